@@ -1,0 +1,94 @@
+"""The pretraining objective as pure functions (paper sec. 3.2, fairseq's wav2vec criterion).
+
+L = L_m + alpha * L_d (paper eq. 2), plus fairseq's L2 feature penalty. Following fairseq,
+the contrastive term is summed over masked steps and the extra terms are multiplied by the
+sample size (the number of masked steps), so that dividing by the sample size when
+normalizing gradients gives per-step averages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def contrastive_logits(
+    context: Tensor, positives: Tensor, distractors: Tensor, temperature: float
+) -> Tensor:
+    """Similarity logits sim(c_t, q) / kappa for the true q and K distractors (paper eq. 3).
+
+    context: (M, D) projected transformer outputs c_t at masked steps;
+    positives: (M, D) projected quantized latents q_t; distractors: (M, K, D).
+    Returns (M, 1 + K) logits with the positive at index 0. sim is the cosine similarity,
+    computed in fp32. A distractor identical to the positive (possible: codebooks are
+    discrete) is set to -inf so it cannot count as a wrong answer.
+    """
+    candidates = torch.cat([positives.unsqueeze(1), distractors], dim=1)  # (M, 1+K, D)
+    logits = F.cosine_similarity(context.float().unsqueeze(1), candidates.float(), dim=-1)
+    logits = logits / temperature
+    same = (distractors == positives.unsqueeze(1)).all(dim=-1)  # (M, K)
+    same = torch.cat([torch.zeros_like(same[:, :1]), same], dim=1)
+    return logits.masked_fill(same, float("-inf"))
+
+
+def contrastive_loss(logits: Tensor) -> Tensor:
+    """L_m = -sum_t log softmax(logits_t)[0] (paper eq. 3), summed over masked steps."""
+    target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    return F.cross_entropy(logits.float(), target, reduction="sum")
+
+
+def contrastive_accuracy(logits: Tensor) -> tuple[int, int]:
+    """(correct, count): steps whose positive has the strictly highest logit.
+
+    As in fairseq, a step where every logit is equal (argmax and argmin both 0) is not
+    counted as correct.
+    """
+    if logits.numel() == 0:
+        return 0, 0
+    best = logits.argmax(dim=-1) == 0
+    flat = logits.argmin(dim=-1) == 0
+    return int((best & ~flat).sum()), int(best.numel())
+
+
+def diversity_loss(perplexity: Tensor, num_codevectors: int) -> Tensor:
+    """L_d = (GV - perplexity) / GV (paper eq. 4, in fairseq's normalized form).
+
+    Maximizing the entropy of the averaged softmax over codebook entries encourages equal
+    use of all G*V entries. fairseq uses the softmax ("prob") perplexity here.
+    """
+    return (num_codevectors - perplexity) / num_codevectors
+
+
+def feature_penalty(features: Tensor) -> Tensor:
+    """Mean squared activation of the feature encoder output (fairseq's features_pen)."""
+    return features.float().pow(2).mean()
+
+
+@dataclass(frozen=True)
+class PretrainingLoss:
+    total: Tensor
+    contrastive: Tensor
+    diversity: Tensor  # unweighted, per step
+    feature_penalty: Tensor  # unweighted
+    sample_size: int  # masked steps
+
+
+def pretraining_loss(
+    logits: Tensor,
+    prob_perplexity: Tensor,
+    num_codevectors: int,
+    features_pen: Tensor,
+    diversity_weight: float,
+    feature_penalty_weight: float,
+) -> PretrainingLoss:
+    """Total loss, summed over the masked steps (fairseq: extra terms x sample_size)."""
+    sample_size = logits.shape[0]
+    l_m = contrastive_loss(logits)
+    l_d = diversity_loss(prob_perplexity, num_codevectors)
+    total = l_m + diversity_weight * l_d * sample_size
+    if feature_penalty_weight:
+        total = total + feature_penalty_weight * features_pen * sample_size
+    return PretrainingLoss(total, l_m, l_d, features_pen, sample_size)

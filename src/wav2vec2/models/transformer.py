@@ -1,0 +1,149 @@
+"""Context network: convolutional relative positional embedding + Transformer (paper sec. 2).
+
+Post-LN blocks (BASE, LARGE) or pre-LN blocks (LARGE-LV60K) are one flag,
+``layer_norm_first``. Attention uses PyTorch's scaled_dot_product_attention with a key
+padding mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from wav2vec2.config import TransformerConfig
+
+
+class PositionalConvEmbedding(nn.Module):
+    """Grouped conv over time, kernel 128 and 16 groups for BASE, with weight norm over the
+    kernel axis; its GELU output is added to the input (paper sec. 4.2)."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        k = cfg.pos_conv_kernel
+        conv = nn.Conv1d(cfg.dim, cfg.dim, k, padding=k // 2, groups=cfg.pos_conv_groups)
+        # fairseq's init: normal with std sqrt(4 / (kernel * dim)), zero bias.
+        nn.init.normal_(conv.weight, mean=0.0, std=math.sqrt(4.0 / (k * cfg.dim)))
+        nn.init.zeros_(conv.bias)
+        self.conv = weight_norm(conv, name="weight", dim=2) if cfg.pos_conv_weight_norm else conv
+        # An even kernel with padding k//2 yields one extra frame; drop it ("SamePad").
+        self.trim = 1 if k % 2 == 0 else 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, T, D) -> (B, T, D) positional term (not yet added)."""
+        y = self.conv(x.transpose(1, 2))
+        if self.trim:
+            y = y[:, :, : -self.trim]
+        return F.gelu(y).transpose(1, 2)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"transformer dim {dim} is not divisible by {heads} heads")
+        self.heads, self.dropout = heads, dropout
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        """x: (B, T, D); attn_mask: (B, 1, 1, T) bool, True = may attend, or None."""
+        b, t, d = x.shape
+        h = self.heads
+
+        def split(proj: nn.Linear) -> Tensor:
+            return proj(x).view(b, t, h, d // h).transpose(1, 2)  # (B, H, T, D/H)
+
+        y = F.scaled_dot_product_attention(
+            split(self.q_proj),
+            split(self.k_proj),
+            split(self.v_proj),
+            attn_mask=attn_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out_proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, ffn_dim: int, activation_dropout: float):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, dim)
+        self.activation_dropout = nn.Dropout(activation_dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.activation_dropout(F.gelu(self.fc1(x))))
+
+
+class EncoderLayer(nn.Module):
+    """One Transformer block; ``layer_norm_first`` picks pre-LN over post-LN."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.layer_norm_first = cfg.layer_norm_first
+        self.attention = SelfAttention(cfg.dim, cfg.heads, cfg.attention_dropout)
+        self.attention_norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
+        self.feed_forward = FeedForward(cfg.dim, cfg.ffn_dim, cfg.activation_dropout)
+        self.final_norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        if self.layer_norm_first:
+            x = x + self.dropout(self.attention(self.attention_norm(x), attn_mask))
+            return x + self.dropout(self.feed_forward(self.final_norm(x)))
+        x = self.attention_norm(x + self.dropout(self.attention(x, attn_mask)))
+        return self.final_norm(x + self.dropout(self.feed_forward(x)))
+
+
+class TransformerEncoder(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.pos_conv = PositionalConvEmbedding(cfg)
+        # Post-LN: normalizes the block input. Pre-LN: normalizes the last block's output.
+        self.layer_norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
+        self.input_dropout = nn.Dropout(cfg.encoder_input_dropout)
+        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.layers))
+
+    def forward(
+        self,
+        x: Tensor,
+        padding_mask: Tensor | None = None,
+        *,
+        num_layers: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """x: (B, T, D); padding_mask: (B, T) bool, True at padded frames.
+
+        Returns the output and the hidden states: entry 0 is the input to the first block,
+        entry i the output of block i; for pre-LN models the last entry is after the final
+        LayerNorm (the same convention as transformers' ``hidden_states``). ``num_layers``
+        stops after that many blocks (inference only).
+        """
+        attn_mask = None
+        if padding_mask is not None:
+            x = x.masked_fill(padding_mask[..., None], 0.0)
+            attn_mask = ~padding_mask[:, None, None, :]  # (B, 1, 1, T)
+        x = x + self.pos_conv(x)
+        if not self.cfg.layer_norm_first:
+            x = self.layer_norm(x)
+        x = self.input_dropout(x)
+        hidden = [x]
+        stop = len(self.layers) if num_layers is None else num_layers
+        for layer in self.layers[:stop]:
+            # LayerDrop (Fan et al. 2019): skip whole blocks at random while training.
+            if self.training and self.cfg.layerdrop > 0:
+                if torch.rand((), generator=generator).item() < self.cfg.layerdrop:
+                    hidden.append(x)
+                    continue
+            x = layer(x, attn_mask)
+            hidden.append(x)
+        if self.cfg.layer_norm_first and stop == len(self.layers):
+            x = self.layer_norm(x)
+            hidden[-1] = x
+        return x, tuple(hidden)
