@@ -1,0 +1,61 @@
+"""Audio loading: any format libsndfile reads -> 16 kHz mono float32.
+
+Resampling uses soxr (a real band-limited resampler); multi-channel audio is averaged to
+mono. Normalization (zero mean, unit variance per utterance) is applied when the model's
+config asks for it, as fairseq's ``normalize`` and transformers' ``do_normalize`` do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from wav2vec2.errors import Wav2Vec2Error
+
+SAMPLE_RATE = 16_000
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read ``path`` as mono float32 at ``sample_rate``; raises Wav2Vec2Error on bad files."""
+    path = Path(path)
+    if not path.exists():
+        raise Wav2Vec2Error("no such audio file", path)
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", path) from None
+    if data.shape[0] == 0:
+        raise Wav2Vec2Error("empty audio (no samples)", path)
+    return to_mono_16k(data, rate, sample_rate)
+
+
+def to_mono_16k(data: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(samples, channels) or (samples,) at ``rate`` -> (samples,) float32 at sample_rate."""
+    mono = data.mean(axis=1) if data.ndim == 2 else data
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
+    return mono
+
+
+def normalize(wave: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance (eps 1e-7 inside the sqrt, as transformers)."""
+    wave = wave.astype(np.float32)
+    return (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+
+
+def audio_info(path: str | Path) -> tuple[int, int]:
+    """(frames, sample_rate) from the header, without decoding; Wav2Vec2Error if unreadable."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", path) from None
+    return int(info.frames), int(info.samplerate)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Checkpoint interop: our format, HuggingFace transformers, fairseq, the HF hub."""

@@ -1,0 +1,151 @@
+"""CTC output vocabularies and their fairseq / transformers spellings.
+
+A :class:`Vocabulary` is an ordered list of tokens, the index of the CTC blank and the word
+delimiter. fairseq's ``dict.ltr.txt`` lists only the letters: its Dictionary prepends the
+specials ``<s> <pad> </s> <unk>`` and CTC uses ``<s>`` (index 0) as the blank. transformers'
+``vocab.json`` maps tokens to ids, and its tokenizer treats the pad token as the blank
+(``<pad>`` at index 0 in converted fairseq models, which swap the names of ids 0 and 1).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from wav2vec2.errors import Wav2Vec2Error
+
+FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
+WORD_DELIMITER = "|"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    tokens: tuple[str, ...]
+    blank: int = 0
+    word_delimiter: str = WORD_DELIMITER
+    unk: str = "<unk>"
+
+    def __post_init__(self) -> None:
+        if len(set(self.tokens)) != len(self.tokens):
+            raise ValueError("vocabulary has duplicate tokens")
+        if not 0 <= self.blank < len(self.tokens):
+            raise ValueError("blank index out of range")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tokens)}
+
+    @property
+    def specials(self) -> set[str]:
+        return {t for t in self.tokens if t.startswith("<") and t.endswith(">")}
+
+    # -- text <-> ids ---------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Transcript (words separated by spaces) -> letter ids with word delimiters.
+
+        Raises ValueError naming the characters that are not in the vocabulary.
+        """
+        index = self.index
+        letters = self.word_delimiter.join(text.split())
+        missing = sorted({c for c in letters if c not in index})
+        if missing:
+            raise ValueError(f"characters not in the vocabulary: {''.join(missing)!r}")
+        return [index[c] for c in letters]
+
+    def decode(self, ids: list[int]) -> str:
+        """Label ids (already collapsed, blanks removed) -> text with single spaces."""
+        text = "".join(self.tokens[i] for i in ids if i != self.blank)
+        return " ".join(text.replace(self.word_delimiter, " ").split())
+
+    # -- fairseq --------------------------------------------------------------------------
+    @classmethod
+    def from_fairseq_symbols(cls, symbols: list[str]) -> Vocabulary:
+        """Letters as listed in dict.ltr.txt -> fairseq's Dictionary order, blank = <s>."""
+        extra = [s for s in symbols if s not in FAIRSEQ_SPECIALS]
+        return cls(tokens=FAIRSEQ_SPECIALS + tuple(extra), blank=0)
+
+    @classmethod
+    def from_fairseq_dict(cls, path: str | Path) -> Vocabulary:
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Wav2Vec2Error(f"cannot read dictionary ({exc})", path) from None
+        symbols = []
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split(" ")
+            if len(parts) < 2 or not parts[1].lstrip("-").isdigit():
+                raise Wav2Vec2Error(f"line {n} is not 'SYMBOL COUNT'", path)
+            symbols.append(parts[0])
+        if not symbols:
+            raise Wav2Vec2Error("empty dictionary", path)
+        return cls.from_fairseq_symbols(symbols)
+
+    def write_fairseq_dict(self, path: str | Path) -> None:
+        """Write the non-special tokens in order (counts are not kept; written as 0... n)."""
+        lines = [f"{t} {len(self.tokens) - i}" for i, t in enumerate(self.tokens)]
+        lines = [ln for ln, t in zip(lines, self.tokens) if t not in FAIRSEQ_SPECIALS]
+        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    # -- transformers -----------------------------------------------------------------------
+    @classmethod
+    def from_hf(cls, vocab: dict[str, int], pad_token: str = "<pad>", **kw) -> Vocabulary:
+        """transformers' vocab.json mapping; the pad token is the CTC blank."""
+        tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+        if [vocab[t] for t in tokens] != list(range(len(tokens))):
+            raise ValueError("vocab.json ids are not 0..N-1")
+        if pad_token not in vocab:
+            raise ValueError(f"vocab.json has no pad token {pad_token!r}")
+        return cls(tokens=tuple(tokens), blank=vocab[pad_token], **kw)
+
+    def to_hf(self) -> tuple[dict[str, int], dict[str, str]]:
+        """(vocab.json mapping, special tokens for the tokenizer config).
+
+        The blank must be transformers' pad token; fairseq-ordered vocabularies get the names
+        of <s> and <pad> swapped, as transformers' own conversion script does.
+        """
+        tokens = list(self.tokens)
+        blank_name = tokens[self.blank]
+        if blank_name != "<pad>":
+            if "<pad>" in tokens:
+                tokens[tokens.index("<pad>")] = blank_name
+            tokens[self.blank] = "<pad>"
+        specials = {"pad_token": "<pad>", "word_delimiter_token": self.word_delimiter}
+        for key, name in (("bos_token", "<s>"), ("eos_token", "</s>"), ("unk_token", self.unk)):
+            if name in tokens:
+                specials[key] = name
+        return {t: i for i, t in enumerate(tokens)}, specials
+
+    # -- our own format ---------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "tokens": list(self.tokens),
+            "blank": self.blank,
+            "word_delimiter": self.word_delimiter,
+            "unk": self.unk,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Vocabulary:
+        return cls(
+            tokens=tuple(data["tokens"]),
+            blank=int(data["blank"]),
+            word_delimiter=data.get("word_delimiter", WORD_DELIMITER),
+            unk=data.get("unk", "<unk>"),
+        )
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        try:
+            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise Wav2Vec2Error(f"not a valid vocabulary file ({exc})", path) from None
