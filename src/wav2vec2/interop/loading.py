@@ -66,17 +66,15 @@ def detect_format(path: Path) -> str:
     checkpoints = sorted(path.glob("*.pt"))
     if len(checkpoints) == 1:
         return "fairseq"
-    raise Wav2Vec2Error(
-        "no config.json (and not exactly one fairseq .pt) in this directory", path
-    )
+    raise Wav2Vec2Error("no config.json (and not exactly one fairseq .pt) in this directory", path)
 
 
 def read_checkpoint(source: str | Path) -> LoadedCheckpoint:
     """Read weights, config and vocabulary from any supported source (see module doc)."""
-    from wav2vec2.interop import fairseq, huggingface, hub
-
     path = Path(source)
     if not path.exists():
+        from wav2vec2.interop import hub
+
         if hub.looks_like_hub_id(str(source)):
             path = hub.resolve_hub_id(str(source))
         else:
@@ -85,9 +83,13 @@ def read_checkpoint(source: str | Path) -> LoadedCheckpoint:
     if kind == "wav2vec2":
         return read_model_dir(path if path.is_dir() else path.parent)
     if kind == "huggingface":
+        from wav2vec2.interop import huggingface
+
         return huggingface.read_hf_dir(path if path.is_dir() else path.parent)
     if path.is_dir():
         path = next(iter(sorted(path.glob("*.pt"))))
+    from wav2vec2.interop import fairseq
+
     return fairseq.read_fairseq_checkpoint(path)
 
 
@@ -133,9 +135,7 @@ def load_safetensors(path: Path) -> dict[str, Tensor]:
         raise Wav2Vec2Error(f"corrupt or truncated weights file ({exc})", path) from None
 
 
-def save_model_dir(
-    model: Wav2Vec2Model, dest: str | Path, vocab: Vocabulary | None = None
-) -> Path:
+def save_model_dir(model: Wav2Vec2Model, dest: str | Path, vocab: Vocabulary | None = None) -> Path:
     """Write config.json + model.safetensors (+ vocab.json), each file atomically."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)

@@ -121,9 +121,10 @@ class TransformerEncoder(nn.Module):
         """x: (B, T, D); padding_mask: (B, T) bool, True at padded frames.
 
         Returns the output and the hidden states: entry 0 is the input to the first block,
-        entry i the output of block i; for pre-LN models the last entry is after the final
-        LayerNorm (the same convention as transformers' ``hidden_states``). ``num_layers``
-        stops after that many blocks (inference only).
+        entry i the raw output of block i. For pre-LN models the output is the last block's
+        after the final LayerNorm, and the last hidden state is before it (the convention of
+        fairseq's layer_results and of transformers >= 5). ``num_layers`` stops after that
+        many blocks (inference only).
         """
         attn_mask = None
         if padding_mask is not None:
@@ -145,5 +146,4 @@ class TransformerEncoder(nn.Module):
             hidden.append(x)
         if self.cfg.layer_norm_first and stop == len(self.layers):
             x = self.layer_norm(x)
-            hidden[-1] = x
         return x, tuple(hidden)

@@ -1,0 +1,1 @@
+"""Data on disk: fairseq-compatible manifests, label files and dictionaries."""

@@ -1,0 +1,47 @@
+"""CTC decoding. Greedy (best path) now; beam search with an n-gram LM plugs in beside it
+behind the same ``Decoder`` interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from wav2vec2.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str
+    tokens: tuple[int, ...]  # label ids after collapsing repeats and removing blanks
+    frames: tuple[int, ...]  # frame index where each token starts (for timestamps)
+
+
+class Decoder(Protocol):
+    def decode(self, logits: Tensor, lengths: Tensor) -> list[Hypothesis]: ...
+
+
+class GreedyDecoder:
+    """Best path: argmax per frame, collapse repeats, drop blanks (Graves et al. 2006)."""
+
+    def __init__(self, vocab: Vocabulary):
+        self.vocab = vocab
+        # Specials (<s>, </s>, <unk>, ...) are not text; a trained model never emits them.
+        self.skip = {i for i, t in enumerate(vocab.tokens) if t in vocab.specials}
+        self.skip.add(vocab.blank)
+
+    def decode(self, logits: Tensor, lengths: Tensor) -> list[Hypothesis]:
+        """logits: (B, T, V); lengths: (B,) valid frames."""
+        best = logits.argmax(dim=-1).cpu()
+        out = []
+        for row, n in zip(best, lengths.tolist()):
+            ids, counts = torch.unique_consecutive(row[: int(n)], return_counts=True)
+            starts = torch.cumsum(counts, 0) - counts
+            keep = [(int(i), int(s)) for i, s in zip(ids, starts) if int(i) not in self.skip]
+            tokens = tuple(i for i, _ in keep)
+            out.append(
+                Hypothesis(self.vocab.decode(list(tokens)), tokens, tuple(s for _, s in keep))
+            )
+        return out
