@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers
+
 from hf_reference import (
     CONFIGS,
     attention_mask,
@@ -13,7 +14,6 @@ from hf_reference import (
     padded_batch,
     save_with_processor,
 )
-
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.interop.huggingface import write_hf_dir
 from wav2vec2.interop.loading import load_model, read_checkpoint, save_model_dir

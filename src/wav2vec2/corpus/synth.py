@@ -81,7 +81,9 @@ def _festival(voice: Voice, requests: list[Request], outs: list[Path], folder: P
         # Plain text only reaches here ([a-z' .,;:!?]), so it is safe inside a Scheme string.
         assert '"' not in request.spoken and "\\" not in request.spoken
         lines.append(f"(Parameter.set 'Duration_Stretch {1.0 / request.rate:.4f})")
-        lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{request.spoken}")) "{out}" \'riff)')
+        lines.append(
+            f'(utt.save.wave (utt.synth (Utterance Text "{request.spoken}")) "{out}" \'riff)'
+        )
     script = folder / "batch.scm"
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _run(["festival", "-b", str(script)])

@@ -34,7 +34,13 @@ ESPEAK_VARIANT_SPLIT = {
     **{v: "test" for v in ("m8", "f5")},
 }
 # The recorded speakers and their split. slt is the only recorded woman, so she trains.
-RECORDED_SPEAKER_SPLIT = {"kal": "train", "slt": "train", "rms": "train", "ked": "dev", "awb": "test"}
+RECORDED_SPEAKER_SPLIT = {
+    "kal": "train",
+    "slt": "train",
+    "rms": "train",
+    "ked": "dev",
+    "awb": "test",
+}
 SPLITS = ("train", "dev", "test")
 
 

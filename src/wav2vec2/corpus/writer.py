@@ -63,7 +63,9 @@ def labeled_subsets(train: list[Made]) -> tuple[dict[str, list[Made]], dict[str,
 
 
 def _write_split(dest: Path, name: str, items: list[Made], labels: bool) -> None:
-    write_manifest(dest / f"{name}.tsv", dest, [(m.utterance.relpath, m.num_samples) for m in items])
+    write_manifest(
+        dest / f"{name}.tsv", dest, [(m.utterance.relpath, m.num_samples) for m in items]
+    )
     if labels:
         words = [m.utterance.words for m in items]
         write_labels(dest / f"{name}.wrd", words)

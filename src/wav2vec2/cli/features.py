@@ -1,0 +1,38 @@
+"""``wav2vec2 features MODEL AUDIO --output OUT.npy [--layer N]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from wav2vec2.inference import Wav2Vec2Inference
+from wav2vec2.interop.loading import atomic_write
+
+
+def register(sub) -> None:
+    p = sub.add_parser("features", help="extract Transformer features as a .npy array")
+    p.add_argument("model")
+    p.add_argument("audio", help="any format libsndfile reads")
+    p.add_argument("--output", "-o", required=True, help="output .npy (frames, dim) float32")
+    p.add_argument(
+        "--layer", type=int, default=None,
+        help="hidden state N (0 = input to the first block); default: the final output",
+    )  # fmt: skip
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
+    feats = engine.features(args.audio, layer=args.layer)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, feats.astype(np.float32))
+
+    atomic_write(out, write)
+    print(f"{out}: {feats.shape[0]} frames x {feats.shape[1]} dims")
+    return 0

@@ -1,0 +1,43 @@
+"""``wav2vec2 transcribe MODEL AUDIO... [--json]``: greedy CTC transcripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.inference import Wav2Vec2Inference
+
+
+def register(sub) -> None:
+    p = sub.add_parser("transcribe", help="transcribe audio files with a CTC model")
+    p.add_argument("model")
+    p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
+    engine.decoder  # noqa: B018 -- fail early if the model cannot transcribe
+    failed = 0
+    # One file at a time so that a bad file is reported and the others still come out.
+    for path in args.audio:
+        try:
+            (result,) = engine.transcribe([path])
+        except Wav2Vec2Error as exc:
+            print(f"wav2vec2 transcribe: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            record = {
+                "path": result.source,
+                "text": result.text,
+                "duration": round(result.duration, 3),
+            }
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            print(result.text)
+        sys.stdout.flush()
+    return 2 if failed else 0

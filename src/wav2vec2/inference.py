@@ -1,0 +1,126 @@
+"""One inference object behind every front (CLI, Python API, later the HTTP service).
+
+:class:`Wav2Vec2Inference` owns a model in eval mode and turns audio (paths or arrays) into
+features or transcripts: load -> 16 kHz mono -> normalize as the model's config says ->
+batch -> model -> emissions -> decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wav2vec2.audio import load_audio, normalize
+from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.interop.loading import load_model
+from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+
+Audio = str | Path | np.ndarray
+
+
+@dataclass(frozen=True)
+class Transcript:
+    source: str  # file path, or "<array N>"
+    text: str
+    duration: float  # seconds of audio
+    hypothesis: Hypothesis
+
+
+class Wav2Vec2Inference:
+    def __init__(
+        self,
+        model: Wav2Vec2Model,
+        device: str | torch.device = "cpu",
+        decoder: Decoder | None = None,
+        max_batch_seconds: float = 160.0,
+    ):
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.cfg = model.cfg
+        self._decoder = decoder
+        self.max_batch_samples = int(max_batch_seconds * self.cfg.sample_rate)
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path, device: str = "cpu", **kw) -> Wav2Vec2Inference:
+        return cls(load_model(source, device), device, **kw)
+
+    # -- audio ------------------------------------------------------------------------------
+    def load(self, audio: Audio) -> np.ndarray:
+        """Path or 16 kHz mono array -> the model's input (normalized if its config says)."""
+        wave = load_audio(audio, self.cfg.sample_rate) if isinstance(audio, str | Path) else audio
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise Wav2Vec2Error(f"expected mono audio, got an array of shape {wave.shape}")
+        rf = self.cfg.feature_encoder.receptive_field
+        if len(wave) < rf:
+            raise Wav2Vec2Error(
+                f"audio is too short: {len(wave)} samples, the model needs at least {rf}",
+                audio if isinstance(audio, str | Path) else None,
+            )
+        return normalize(wave) if self.cfg.normalize_waveform else wave
+
+    def _batches(self, waves: Sequence[np.ndarray]) -> Iterable[list[int]]:
+        """Indices grouped into batches of similar length. Group-norm encoders normalize over
+        time, so padding would change their output: they run one utterance at a time."""
+        order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
+        if self.cfg.feature_encoder.norm == "group":
+            yield from ([i] for i in order)
+            return
+        batch: list[int] = []
+        for i in order:
+            if batch and len(waves[i]) * (len(batch) + 1) > self.max_batch_samples:
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    def _collate(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = torch.tensor([len(w) for w in waves])
+        x = torch.zeros(len(waves), int(lengths.max()))
+        for row, w in zip(x, waves):
+            row[: len(w)] = torch.from_numpy(w)
+        return x.to(self.device), lengths.to(self.device)
+
+    # -- features ---------------------------------------------------------------------------
+    @torch.inference_mode()
+    def features(self, audio: Audio, layer: int | None = None) -> np.ndarray:
+        """(frames, dim) float32: the Transformer output, or hidden state ``layer``
+        (0 = input to the first block, N = output of block N)."""
+        layers = self.cfg.transformer.layers
+        if layer is not None and not 0 <= layer <= layers:
+            raise Wav2Vec2Error(f"--layer must be between 0 and {layers}, got {layer}")
+        x, lengths = self._collate([self.load(audio)])
+        out = self.model.encode(x, lengths, num_layers=layer)
+        h = out.last_hidden_state if layer is None else out.hidden_states[layer]
+        return h[0, : int(out.frame_lengths[0])].float().cpu().numpy()
+
+    # -- recognition ------------------------------------------------------------------------
+    @property
+    def decoder(self) -> Decoder:
+        if self._decoder is None:
+            if self.model.ctc_head is None:
+                raise Wav2Vec2Error("this model has no CTC head: it cannot transcribe")
+            if self.model.vocab is None:
+                raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")
+            self._decoder = GreedyDecoder(self.model.vocab)
+        return self._decoder
+
+    @torch.inference_mode()
+    def transcribe(self, audios: Sequence[Audio]) -> list[Transcript]:
+        decoder = self.decoder
+        waves = [self.load(a) for a in audios]
+        results: list[Transcript | None] = [None] * len(waves)
+        for batch in self._batches(waves):
+            x, lengths = self._collate([waves[i] for i in batch])
+            out = self.model.ctc(x, lengths)
+            for i, hyp in zip(batch, decoder.decode(out.logits, out.frame_lengths)):
+                source = str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
+                duration = len(waves[i]) / self.cfg.sample_rate
+                results[i] = Transcript(source, hyp.text, duration, hyp)
+        return [r for r in results if r is not None]

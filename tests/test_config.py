@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from wav2vec2 import BASE, LARGE, LARGE_LV60K, PRESETS, SMALL, Wav2Vec2Config, Wav2Vec2Model
+from wav2vec2.errors import Wav2Vec2Error
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_round_trip_through_json(name):
+    cfg = PRESETS[name]
+    again = Wav2Vec2Config.from_json(json.dumps(json.loads(cfg.to_json())))
+    assert again == cfg
+    assert isinstance(again.feature_encoder.conv_layers[0], tuple)
+
+
+def test_paper_geometry():
+    fe = BASE.feature_encoder
+    assert fe.stride == 320 and fe.receptive_field == 400  # 20 ms hop, 25 ms window
+    assert BASE.frame_rate == 50
+    assert SMALL.feature_encoder.stride == 320 and SMALL.feature_encoder.receptive_field == 400
+    assert LARGE_LV60K.transformer.layer_norm_first and LARGE_LV60K.feature_encoder.norm == "layer"
+    assert LARGE_LV60K.quantizer.temperature_end == 0.1 and BASE.quantizer.temperature_end == 0.5
+    assert not LARGE.transformer.layer_norm_first and LARGE.feature_encoder.norm == "group"
+
+
+def test_parameter_counts():
+    assert 94e6 < Wav2Vec2Model(BASE).num_parameters() < 96e6  # paper: 95M
+    assert 1e6 < Wav2Vec2Model(SMALL).num_parameters() < 8e6
+
+
+def test_temperature_schedule():
+    q = BASE.quantizer
+    assert q.temperature(0) == 2.0
+    assert q.temperature(10_000_000) == 0.5
+    assert abs(q.temperature(100_000) - 2.0 * 0.999995**100_000) < 1e-12
+
+
+def test_overrides_and_unknown_keys():
+    cfg = SMALL.with_overrides(**{"transformer.layers": 2, "vocab_size": 32})
+    assert cfg.transformer.layers == 2 and cfg.vocab_size == 32
+    with pytest.raises(Wav2Vec2Error, match="unknown config key"):
+        SMALL.with_overrides(**{"transformer.nope": 1})
+    with pytest.raises(KeyError):
+        Wav2Vec2Config.from_dict({**SMALL.to_dict(), "bogus": 1})
