@@ -1,0 +1,163 @@
+"""The console command end to end: info, features, transcribe, convert, and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import transformers
+
+from hf_reference import make_ctc, save_with_processor
+from wav2vec2.audio import load_audio
+from wav2vec2.cli import main
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    hf = make_ctc("lv60k_like")
+    return save_with_processor(hf, tmp_path_factory.mktemp("hf")), hf
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(0)
+    a = (0.3 * rng.standard_normal(16000)).astype(np.float32)
+    sf.write(d / "a.wav", a, 16000, subtype="PCM_16")
+    # 44.1 kHz stereo FLAC: resampled and downmixed on load
+    b = 0.3 * rng.standard_normal((30000, 2))
+    sf.write(d / "b.flac", b, 44100)
+    (d / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    return d
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def hf_reference_output(hf, wave: np.ndarray):
+    x = torch.from_numpy((wave - wave.mean()) / np.sqrt(wave.var() + 1e-7))[None]
+    with torch.no_grad():
+        return hf(x, output_hidden_states=True)
+
+
+def test_info(capsys, hf_dir):
+    code, out, _ = run(capsys, "info", hf_dir[0])
+    assert code == 0
+    assert "huggingface" in out and "receptive field" in out and "frames/s" in out
+    n = (
+        sum(p.numel() for p in hf_dir[1].parameters())
+        - hf_dir[1].wav2vec2.masked_spec_embed.numel()
+    )
+    assert f"{n + hf_dir[1].wav2vec2.masked_spec_embed.numel():,}" in out
+
+
+@pytest.mark.parametrize("layer", [None, 0, 2])
+def test_features_match_transformers(capsys, tmp_path, hf_dir, audio_files, layer):
+    out_path = tmp_path / "f.npy"
+    extra = [] if layer is None else ["--layer", layer]
+    code, _, _ = run(capsys, "features", hf_dir[0], audio_files / "b.flac", "-o", out_path, *extra)
+    assert code == 0
+    feats = np.load(out_path)
+    ref = hf_reference_output(hf_dir[1], load_audio(audio_files / "b.flac"))
+    expected = ref.hidden_states[layer] if layer is not None else None
+    if expected is None:  # final output = after the last LayerNorm (pre-LN model)
+        with torch.no_grad():
+            wave = load_audio(audio_files / "b.flac")
+            x = torch.from_numpy((wave - wave.mean()) / np.sqrt(wave.var() + 1e-7))[None]
+            expected = hf_dir[1].wav2vec2(x).last_hidden_state
+    assert feats.dtype == np.float32 and feats.shape == tuple(expected.shape[1:])
+    assert np.abs(feats - expected[0].numpy()).max() < 1e-4
+
+
+def test_transcribe_plain_and_json(capsys, hf_dir, audio_files):
+    files = [audio_files / "a.wav", audio_files / "b.flac"]
+    code, out, _ = run(capsys, "transcribe", hf_dir[0], *files)
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 2
+    processor = transformers.Wav2Vec2Processor.from_pretrained(hf_dir[0])
+    for line, path in zip(lines, files):
+        ids = hf_reference_output(hf_dir[1], load_audio(path)).logits.argmax(-1)[0]
+        assert line == " ".join(processor.decode(ids).split())
+    code, out, _ = run(capsys, "transcribe", hf_dir[0], *files, "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in records] == lines
+    assert (
+        records[1]["path"].endswith("b.flac") and abs(records[1]["duration"] - 30000 / 44100) < 1e-3
+    )
+
+
+def test_transcribe_reports_bad_file_and_keeps_others(capsys, hf_dir, audio_files):
+    code, out, err = run(
+        capsys, "transcribe", hf_dir[0], audio_files / "broken.wav", audio_files / "a.wav"
+    )
+    assert code == 2
+    assert len(out.splitlines()) == 1  # the good file is still transcribed
+    assert "broken.wav" in err and "unreadable audio" in err and len(err.strip().splitlines()) == 1
+
+
+def test_convert_both_ways(capsys, tmp_path, hf_dir, audio_files):
+    ours, back = tmp_path / "ours", tmp_path / "back"
+    assert run(capsys, "convert", hf_dir[0], ours)[0] == 0
+    assert json.loads((ours / "config.json").read_text())["format"] == "wav2vec2"
+    assert (ours / "model.safetensors").is_file() and (ours / "vocab.json").is_file()
+    assert run(capsys, "convert", "--to", "huggingface", ours, back)[0] == 0
+    model = transformers.Wav2Vec2ForCTC.from_pretrained(back).eval()
+    x = torch.randn(1, 8000)
+    with torch.no_grad():
+        assert torch.equal(model(x).logits, hf_dir[1](x).logits)
+    # transformers' own ASR pipeline on the export gives our transcript
+    asr = transformers.pipeline("automatic-speech-recognition", model=str(back))
+    wave = load_audio(audio_files / "a.wav")
+    theirs = asr(wave)["text"]
+    code, out, _ = run(capsys, "transcribe", back, audio_files / "a.wav")
+    assert out.strip() == " ".join(theirs.split())
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no such file or directory"),
+        ("no_config", "no config.json"),
+        ("corrupt_weights", "corrupt or truncated weights file"),
+        ("bad_json", "not valid JSON"),
+        ("other_model", "unsupported model type 'bert'"),
+    ],
+)
+def test_model_errors_are_one_line(capsys, tmp_path, hf_dir, case, message):
+    target = tmp_path / case
+    if case == "no_config":
+        target.mkdir()
+    elif case == "corrupt_weights":
+        main(["convert", str(hf_dir[0]), str(target)])
+        weights = target / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif case == "bad_json":
+        target.mkdir()
+        (target / "config.json").write_text("{not json")
+    elif case == "other_model":
+        target.mkdir()
+        (target / "config.json").write_text('{"model_type": "bert"}')
+    capsys.readouterr()
+    code, out, err = run(capsys, "info", target)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err and case in err
+
+
+def test_console_script_entry_point(hf_dir):
+    proc = subprocess.run(
+        [sys.executable, "-m", "wav2vec2", "info", str(hf_dir[0])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "parameters" in proc.stdout
