@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.serialization import dataclass_from_dict
 
 ConvLayer = tuple[int, int, int]  # (out_channels, kernel, stride)
 
@@ -194,7 +193,7 @@ class Wav2Vec2Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Wav2Vec2Config:
-        return _build(cls, data)
+        return dataclass_from_dict(cls, data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -212,37 +211,6 @@ class Wav2Vec2Config:
             return cls.from_json(Path(path).read_text())
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise Wav2Vec2Error(f"not a valid wav2vec2 config ({exc})", path) from None
-
-
-def _build(cls: type, data: Any) -> Any:
-    """Build dataclass ``cls`` from plain JSON data, converting lists back to tuples."""
-    if not isinstance(data, dict):
-        raise TypeError(f"{cls.__name__} expects an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise KeyError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
-    return cls(**{k: _convert(hints[k], v) for k, v in data.items()})
-
-
-def _convert(tp: Any, value: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(inner, value)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v) for v in value)
-        return tuple(_convert(a, v) for a, v in zip(args, value, strict=True))
-    if tp is float and isinstance(value, int):
-        return float(value)
-    return value
 
 
 # -- presets -------------------------------------------------------------------------------

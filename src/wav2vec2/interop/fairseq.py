@@ -201,7 +201,7 @@ PRETRAINING_HEADS = ("quantizer.", "project_q.", "final_proj.")
 IGNORED_KEYS = re.compile(r"(^|\.)_float_tensor$")
 
 
-class _Problem(Exception):
+class _Problem(Wav2Vec2Error):
     """Something wrong with the checkpoint; read_fairseq_checkpoint adds the path."""
 
 

@@ -24,6 +24,7 @@ dicts, lists and values.
 from __future__ import annotations
 
 import _codecs
+import _compat_pickle
 import argparse
 import collections
 import copyreg
@@ -165,6 +166,12 @@ def _find_allowed(module: str, name: str) -> Any:
 
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        # Protocol 2 pickles may use Python 2 names ("__builtin__ long"); pickle's own
+        # find_class renames them, and so must its replacement.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         return _find_allowed(module, name)
 
 

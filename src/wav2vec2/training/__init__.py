@@ -1,0 +1,1 @@
+"""One trainer for pretraining and fine-tuning: tasks plug into the same loop."""

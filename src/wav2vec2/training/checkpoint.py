@@ -1,0 +1,209 @@
+"""Training checkpoints: everything needed to resume exactly, with no pickle anywhere.
+
+A checkpoint is a directory ``RUN_DIR/checkpoints/update_NNNNNNNN/`` holding
+
+- ``config.json`` + ``model.safetensors`` (+ ``vocab.json``): a complete model directory in
+  our format, so any checkpoint can be passed where a MODEL is expected;
+- ``trainer.safetensors``: optimizer moments and RNG state tensors;
+- ``trainer.json``: update, epoch, sampler position, scheduler/scaler state, optimizer
+  hyper-parameters, Python/NumPy RNG states, the run config and the last metrics.
+
+It is written into a temporary directory and renamed into place, so a crash (even kill -9)
+never leaves a half-written checkpoint under a real name. Loading reads only JSON and
+safetensors, so it cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.interop.loading import save_model_dir
+from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+
+PREFIX = "update_"
+BEST = "best"
+
+
+@dataclass(frozen=True)
+class TrainerState:
+    update: int
+    epoch: int
+    sampler: dict[str, Any]
+    scaler: dict[str, Any] | None
+    bad_updates: int
+    best_metric: float | None
+    extra: dict[str, Any]  # task state, last metrics
+
+
+# -- RNG -----------------------------------------------------------------------------------
+
+
+def rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    py = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    meta = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+    }
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    version, state, gauss = meta["python"]
+    random.setstate((version, tuple(state), gauss))
+    kind, keys, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+# -- optimizer -----------------------------------------------------------------------------
+
+
+def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    state = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, entry in state["state"].items():
+        for name, value in entry.items():
+            if isinstance(value, Tensor):
+                tensors[f"optim.{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{name}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(tensors: dict[str, Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    for key, value in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    groups = meta["param_groups"]
+    for g in groups:  # JSON turned tuples into lists
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+    return {"state": state, "param_groups": groups}
+
+
+# -- save / load ---------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    run_dir: Path,
+    model: Wav2Vec2Model,
+    optimizer: torch.optim.Optimizer,
+    state: TrainerState,
+    run_config: dict[str, Any],
+) -> Path:
+    """Write ``checkpoints/update_N`` atomically and return its path."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{PREFIX}{state.update:08d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        save_model_dir(model, tmp)
+        opt_tensors, opt_meta = optimizer_to_flat(optimizer)
+        rng_tensors, rng_meta = rng_state()
+        save_file({**opt_tensors, **rng_tensors}, str(tmp / "trainer.safetensors"))
+        meta = {
+            "update": state.update,
+            "epoch": state.epoch,
+            "sampler": state.sampler,
+            "scaler": state.scaler,
+            "bad_updates": state.bad_updates,
+            "best_metric": state.best_metric,
+            "extra": state.extra,
+            "optimizer": opt_meta,
+            "rng": rng_meta,
+            "run": run_config,
+        }
+        (tmp / "trainer.json").write_text(json.dumps(meta, indent=1) + "\n")
+        if final.exists():  # re-saving the same update (e.g. after a resume): replace it
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def mark_best(run_dir: Path, checkpoint: Path) -> Path:
+    """Copy a checkpoint's model files to ``checkpoints/best`` (atomically replaced)."""
+    root = run_dir / "checkpoints"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-best-"))
+    for name in ("config.json", "model.safetensors", "vocab.json", "trainer.json"):
+        if (checkpoint / name).exists():
+            shutil.copy2(checkpoint / name, tmp / name)
+    best = root / BEST
+    old = root / ".old-best"
+    shutil.rmtree(old, ignore_errors=True)
+    if best.exists():
+        best.rename(old)
+    tmp.rename(best)
+    shutil.rmtree(old, ignore_errors=True)
+    return best
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX)]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
+def prune(run_dir: Path, keep_last: int) -> None:
+    for old in list_checkpoints(run_dir)[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in (run_dir / "checkpoints").glob(".tmp-*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class LoadedTrainerState:
+    state: TrainerState
+    optimizer: dict[str, Any]
+    rng_tensors: dict[str, Tensor]
+    rng_meta: dict[str, Any]
+    run: dict[str, Any]
+
+
+def load_trainer_state(checkpoint: Path) -> LoadedTrainerState:
+    try:
+        meta = json.loads((checkpoint / "trainer.json").read_text())
+        tensors = load_file(str(checkpoint / "trainer.safetensors"))
+    except Exception as exc:  # corrupt JSON or safetensors: say which checkpoint
+        raise Wav2Vec2Error(f"cannot read training state ({exc})", checkpoint) from None
+    state = TrainerState(
+        update=meta["update"],
+        epoch=meta["epoch"],
+        sampler=meta["sampler"],
+        scaler=meta["scaler"],
+        bad_updates=meta["bad_updates"],
+        best_metric=meta["best_metric"],
+        extra=meta["extra"],
+    )
+    return LoadedTrainerState(
+        state, optimizer_from_flat(tensors, meta["optimizer"]), tensors, meta["rng"], meta["run"]
+    )

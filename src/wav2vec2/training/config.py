@@ -1,0 +1,188 @@
+"""Training configuration: one frozen dataclass tree, saved in every checkpoint.
+
+Defaults follow fairseq's wav2vec 2.0 recipes; field comments give fairseq's names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from wav2vec2.config import Wav2Vec2Config
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.serialization import dataclass_from_dict
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 5e-4  # fs: optimization.lr (peak)
+    betas: tuple[float, float] = (0.9, 0.98)  # fs: adam_betas
+    eps: float = 1e-6  # fs: adam_eps
+    # Decoupled (AdamW-style) decay on every parameter, as fairseq's Adam applies it.
+    weight_decay: float = 0.01  # fs: weight_decay
+    clip_norm: float = 0.0  # fs: clip_norm (0 = no clipping, fairseq's pretraining default)
+    # Micro-batches accumulated per update: simulates update_freq x more GPUs.
+    update_freq: int = 1  # fs: update_freq
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    # "polynomial": linear warmup then polynomial decay (pretraining).
+    # "tri_stage": warmup / hold / exponential decay (fine-tuning, paper sec. 4.4).
+    kind: Literal["polynomial", "tri_stage", "constant"] = "polynomial"
+    warmup_updates: int = 32_000  # fs: warmup_updates (polynomial)
+    power: float = 1.0  # fs: power
+    end_lr: float = 0.0  # fs: end_learning_rate
+    phase_ratio: tuple[float, float, float] = (0.1, 0.4, 0.5)  # fs: phase_ratio (tri_stage)
+    init_lr_scale: float = 0.01  # fs: init_lr_scale
+    final_lr_scale: float = 0.05  # fs: final_lr_scale
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_subset: str = "train"  # manifest name in --data: train.tsv
+    valid_subset: str = "valid"  # valid.tsv (skipped when absent or empty)
+    labels: str | None = None  # label extension for fine-tuning, e.g. "ltr"
+    max_tokens: int = 1_400_000  # fs: dataset.max_tokens (samples per micro-batch)
+    max_sample_size: int = 250_000  # fs: task.max_sample_size (crop length, samples)
+    min_sample_size: int = 32_000  # fs: task.min_sample_size
+    num_workers: int = 2  # fs: dataset.num_workers
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_updates: int = 400_000  # fs: optimization.max_update
+    seed: int = 1  # fs: common.seed
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # fp16 needs a GPU (loss scaling)
+    device: str = "auto"  # "auto": cuda when available, else cpu
+    log_interval: int = 200  # fs: log_interval (updates)
+    valid_interval: int = 10_000  # fs: validate_interval_updates
+    save_interval: int = 25_000  # fs: save_interval_updates
+    keep_last: int = 2  # fs: keep_interval_updates
+    # Stop after this many consecutive updates with a non-finite loss or gradient.
+    max_bad_updates: int = 10
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return dataclass_from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What a run directory is: the model to build and how to train it."""
+
+    task: Literal["pretrain", "finetune"]
+    model: Wav2Vec2Config
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "model": self.model.to_dict(), "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return cls(
+            data["task"],
+            Wav2Vec2Config.from_dict(data["model"]),
+            TrainConfig.from_dict(data["train"]),
+        )
+
+
+# Pretraining recipes per model preset (fairseq's yaml files; SMALL is ours, sized for a
+# CPU run of about half an hour).
+PRETRAIN_RECIPES: dict[str, TrainConfig] = {
+    "small": TrainConfig(
+        max_updates=2000,
+        log_interval=10,
+        valid_interval=100,
+        save_interval=100,
+        optim=OptimConfig(lr=1e-3, clip_norm=10.0),
+        schedule=ScheduleConfig(warmup_updates=200),
+        data=DataConfig(max_tokens=160_000, max_sample_size=64_000, min_sample_size=16_000),
+    ),
+    # wav2vec2_base_librispeech.yaml: 64 GPUs x 1.4M samples; use update_freq to simulate.
+    "base": TrainConfig(),
+    # The paper's LARGE on LS-960 (sec. 4.2): lr 3e-4, 320k-sample crops.
+    "large": TrainConfig(
+        max_updates=250_000,
+        optim=OptimConfig(lr=3e-4),
+        data=DataConfig(max_tokens=1_200_000, max_sample_size=320_000),
+    ),
+    # wav2vec2_large_librivox.yaml: 128 GPUs x 1.2M samples, lr 5e-3 as in the file.
+    "large_lv60k": TrainConfig(
+        max_updates=1_000_000,
+        optim=OptimConfig(lr=5e-3),
+        data=DataConfig(max_tokens=1_200_000, max_sample_size=320_000),
+    ),
+}
+
+
+def apply_overrides(run: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Dotted overrides: ``model.transformer.layers=6`` for the model, anything else (e.g.
+    ``optim.lr=1e-4``, ``max_updates=10``) for the training config."""
+    model = run.model.to_dict()
+    train = run.train.to_dict()
+    for key, value in overrides.items():
+        if key.startswith("model."):
+            _set(model, key[len("model.") :], value, key)
+        else:
+            _set(train, key[len("train.") :] if key.startswith("train.") else key, value, key)
+    try:
+        return RunConfig(run.task, Wav2Vec2Config.from_dict(model), TrainConfig.from_dict(train))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Wav2Vec2Error(f"invalid setting ({exc})") from None
+
+
+def _set(tree: dict[str, Any], dotted: str, value: Any, original: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for p in parents:
+        if not isinstance(node.get(p), dict):
+            raise Wav2Vec2Error(f"unknown setting {original!r}")
+        node = node[p]
+    if leaf not in node:
+        raise Wav2Vec2Error(f"unknown setting {original!r}")
+    node[leaf] = value
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``--set key=value`` items; values are JSON when they parse as JSON, else strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise Wav2Vec2Error(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A JSON file of dotted or nested overrides, flattened to dotted keys."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise Wav2Vec2Error(f"cannot read config file ({exc})", path) from None
+    if not isinstance(data, dict):
+        raise Wav2Vec2Error("config file must hold a JSON object", path)
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and node:
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            flat[prefix] = node
+
+    walk("", data)
+    return flat

@@ -1,0 +1,59 @@
+"""Metric sinks: a JSONL log (the source of truth for plots) and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+LOG_FILE = "log.jsonl"
+
+
+class MetricsWriter:
+    """Appends one JSON object per record to ``RUN_DIR/log.jsonl`` and mirrors scalars to
+    TensorBoard under ``RUN_DIR/tensorboard``. On resume, records after the checkpoint's
+    update (written by the interrupted run) are dropped so the log has no duplicates."""
+
+    def __init__(self, run_dir: Path, resume_update: int | None = None, tensorboard: bool = True):
+        self.path = run_dir / LOG_FILE
+        if resume_update is not None and self.path.exists():
+            kept = [r for r in read_log(self.path) if r.get("update", 0) <= resume_update]
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            os.replace(tmp, self.path)
+        elif resume_update is None and self.path.exists():
+            self.path.unlink()
+        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 -- closed in close()
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(
+                str(run_dir / "tensorboard"), purge_step=resume_update if resume_update else None
+            )
+
+    def write(self, split: str, update: int, values: dict[str, Any]) -> None:
+        record = {"split": split, "update": update, **values}
+        self._file.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in values.items():
+                if isinstance(value, int | float) and math.isfinite(value):
+                    self._tb.add_scalar(f"{split}/{key}", value, update)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL log; a torn last line (kill -9 mid-write) is ignored."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
