@@ -248,7 +248,13 @@ def test_ctc_checkpoint_matches_transformers(tmp_path, variant, style):
                                                    enumerate(LETTERS)))  # fmt: skip
     ours = load_model(path)
     assert ours.quantizer is None and ours.ctc_head is not None
-    assert ours.vocab is not None and ours.vocab.tokens[:5] == ("<s>", "<pad>", "</s>", "<unk>", "|")
+    assert ours.vocab is not None and ours.vocab.tokens[:5] == (
+        "<s>",
+        "<pad>",
+        "</s>",
+        "<unk>",
+        "|",
+    )
 
     x = waveforms()
     with torch.no_grad():

@@ -136,6 +136,7 @@ def _jobs(dest: Path, pending: list[Utterance]) -> list[Job]:
 
 def _check_settings(dest: Path, record: dict) -> None:
     path = dest / "corpus.json"
+    record = json.loads(json.dumps(record))  # tuples become lists, as when read back
     if path.exists():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))

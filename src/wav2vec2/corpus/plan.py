@@ -198,8 +198,11 @@ def _plan_split(
             nxt = stream.peek()
             if nxt is None:
                 break
+            now = estimate_seconds(num_words, voice, rate)
             seconds = estimate_seconds(num_words + nxt.num_words, voice, rate)
-            if sentences and seconds > config.max_seconds:
+            # Stop when one more sentence would overshoot the target by more than we are
+            # short of it now (or pass the longest allowed length).
+            if sentences and (seconds > config.max_seconds or seconds - target > target - now):
                 break
             sentences.append(stream.next())  # type: ignore[arg-type]
             num_words += nxt.num_words

@@ -23,7 +23,7 @@ SAMPLE_RATE = 16000
 ESPEAK_DEFAULT_WPM = 175
 # Speaking rate in words per second at rate 1.0, measured on this corpus's text; used only
 # to plan utterance lengths before synthesis (real lengths come from the audio).
-WORDS_PER_SECOND = {"espeak": 3.3, "flite": 3.0, "festival": 3.05}
+WORDS_PER_SECOND = {"espeak": 3.6, "flite": 3.3, "festival": 3.2, "flite-rms": 3.0}
 LEAD_SECONDS = 0.35  # leading + trailing silence the engines add
 
 
@@ -42,7 +42,8 @@ class Request:
 
 def estimate_seconds(num_words: int, voice: Voice, rate: float) -> float:
     """Planned duration of ``num_words`` words spoken by ``voice`` at ``rate``."""
-    return LEAD_SECONDS + num_words / (WORDS_PER_SECOND[voice.engine] * rate)
+    wps = WORDS_PER_SECOND.get(voice.id, WORDS_PER_SECOND[voice.engine])
+    return LEAD_SECONDS + num_words / (wps * rate)
 
 
 def _read(path: Path) -> np.ndarray:

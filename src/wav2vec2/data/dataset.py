@@ -20,6 +20,7 @@ collater drops it with a warning.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,18 +118,26 @@ class AudioDataset(Dataset):
         keep: list[int] = []
         too_short = too_long = 0
         for i, size in enumerate(sizes):
-            if size < max(min_sample_size, min_valid_samples):
+            if labels_path is not None and labels[i] is None:
+                pass  # counted in bad_labels
+            elif size < max(min_sample_size, min_valid_samples):
                 too_short += 1
             elif labels_path is not None and max_sample_size is not None and size > max_sample_size:
                 too_long += 1
-            elif labels_path is not None and labels[i] is None:
-                pass  # counted in bad_labels
             else:
                 keep.append(i)
         self.skipped = SkipReport(too_short, too_long, tuple(bad_labels))
-        self.paths = [paths[i] for i in keep]
+        self.root = root
+        self.manifest_index = np.array(keep, dtype=np.int64)  # (N,) entry number in the .tsv
         self.sizes = np.array([sizes[i] for i in keep], dtype=np.int64)  # (N,) samples
-        self._labels = [labels[i] for i in keep] if labels_path is not None else None
+        # Paths and labels live in flat numpy buffers, not lists of Python objects: forked
+        # workers share them copy-on-write, whereas refcount updates on a million str/list
+        # objects would make every worker copy every page (fairseq uses pyarrow for this).
+        names = [np.frombuffer(entries[i][0].encode("utf-8"), np.uint8) for i in keep]
+        self._names = _Ragged(names, np.uint8)
+        self._labels = None
+        if labels_path is not None:
+            self._labels = _Ragged([np.array(labels[i], np.int32) for i in keep], np.int32)
         log.info(
             "%s: loaded %d, skipped %d (%d too short, %d too long, %d bad labels)",
             manifest_path, len(keep), self.skipped.total, too_short, too_long, len(bad_labels),
@@ -137,7 +146,11 @@ class AudioDataset(Dataset):
             log.warning("skipping label: %s", line)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.sizes)
+
+    def path(self, index: int) -> str:
+        """Full path of item ``index``."""
+        return os.path.join(self.root, self._names[index].tobytes().decode("utf-8"))
 
     def set_epoch(self, epoch: int) -> None:
         """Epoch for plain integer keys (the loader passes it with each index instead)."""
@@ -149,10 +162,10 @@ class AudioDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> Item:
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
-        path = self.paths[index]
+        path = self.path(index)
         target = None
         if self._labels is not None:
-            target = torch.tensor(self._labels[index], dtype=torch.long)
+            target = torch.from_numpy(self._labels[index].astype(np.int64))
         try:
             wave = load_audio(path, self.sample_rate)
         # A worker must never die on one file: anything the loaders raise becomes a marker.
@@ -170,6 +183,18 @@ class AudioDataset(Dataset):
             start = crop_offset(self.seed, epoch, index, slack, stream=0)
             wave = wave[start : start + self.max_sample_size]
         return Item(index, epoch, path, torch.from_numpy(np.ascontiguousarray(wave)), target)
+
+
+class _Ragged:
+    """A list of 1-d arrays stored as one flat array and offsets."""
+
+    def __init__(self, rows: list[np.ndarray], dtype: type) -> None:
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)])  # (N + 1,)
+        self.data = np.concatenate(rows).astype(dtype) if rows else np.zeros(0, dtype)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.data[self.offsets[i] : self.offsets[i + 1]]
 
 
 def _too_short(path: str, n: int, ds: AudioDataset) -> str:

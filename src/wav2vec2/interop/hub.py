@@ -67,14 +67,12 @@ def resolve_hub_id(s: str) -> Path:
 
 
 def _download(s: str, repo: str, revision: str | None, patterns: list[str]) -> Path:
-    import huggingface_hub
-    from huggingface_hub import errors
+    # Imported here: huggingface_hub is only needed for hub ids.
+    from huggingface_hub import constants, errors, snapshot_download
 
-    cache = huggingface_hub.constants.HF_HUB_CACHE
+    cache = constants.HF_HUB_CACHE
     try:
-        return Path(
-            huggingface_hub.snapshot_download(repo, revision=revision, allow_patterns=patterns)
-        )
+        return Path(snapshot_download(repo, revision=revision, allow_patterns=patterns))
     except errors.RevisionNotFoundError:
         raise Wav2Vec2Error(f"revision {revision!r} not found on the Hugging Face hub", s) from None
     except errors.GatedRepoError:
@@ -97,7 +95,8 @@ def _download(s: str, repo: str, revision: str | None, patterns: list[str]) -> P
         ) from None
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, OSError) as exc:
         # Offline (HF_HUB_OFFLINE=1), no network, the hub down, or a disk problem.
-        reason = "offline mode" if huggingface_hub.constants.HF_HUB_OFFLINE else type(exc).__name__
+        cause = exc.__cause__ or exc  # huggingface_hub chains the network error
+        reason = "offline mode" if constants.HF_HUB_OFFLINE else type(cause).__name__
         raise Wav2Vec2Error(
             f"not in the local Hugging Face cache ({cache}), and the hub cannot be reached "
             f"({reason}): download it on a connected machine or pass a local path",

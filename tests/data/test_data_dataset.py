@@ -1,0 +1,141 @@
+"""AudioDataset and the collater: resampling, filters, labels, crops, pads, bad files."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_wave
+
+from wav2vec2.audio import load_audio
+from wav2vec2.data.batching import TARGET_PAD, Batch, Collater
+from wav2vec2.data.dataset import AudioDataset
+from wav2vec2.data.manifest import letters_from_words, write_labels, write_manifest
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.vocab import Vocabulary
+
+
+def test_resampling_and_downmix(tmp_path):
+    a = write_wave(tmp_path / "a.wav", 8000, rate=8000)  # 1 s
+    b = write_wave(tmp_path / "b.flac", 44100 // 2, rate=44100, channels=2)  # 0.5 s stereo
+    assert load_audio(a).shape == (16000,)
+    wave = load_audio(b)
+    assert wave.ndim == 1 and wave.dtype == np.float32 and abs(len(wave) - 8000) <= 1
+    # the manifest stores native frames; the dataset converts sizes to 16 kHz for batching
+    write_manifest(tmp_path / "m.tsv", tmp_path, [("a.wav", 8000), ("b.flac", 22050)])
+    ds = AudioDataset(tmp_path / "m.tsv", pad=True, seed=0)
+    assert ds.sizes.tolist() == [16000, 8000]
+    assert ds[0].wave.shape == (16000,) and ds[1].wave.dtype == torch.float32
+
+
+def test_filters_are_counted(corpus):
+    manifest, lengths = corpus
+    ds = AudioDataset(manifest, min_sample_size=4000, pad=False, seed=0)
+    assert len(ds) == sum(n >= 4000 for n in lengths)
+    assert ds.skipped.too_short == sum(n < 4000 for n in lengths)
+    assert ds.sizes.min() >= 4000
+
+
+def test_labels_drop_long_and_report_bad_letters(corpus, tmp_path):
+    manifest, lengths = corpus
+    words = ["HELLO WORLD"] * len(lengths)
+    words[3] = "CAFÉ"  # É is not in the vocabulary
+    write_labels(tmp_path / "train.ltr", [letters_from_words(w) for w in words])
+    vocab = Vocabulary.from_fairseq_symbols(list("|EHLOWRDCAF"))
+    ds = AudioDataset(manifest, max_sample_size=6000, labels_path=tmp_path / "train.ltr",
+                      vocab=vocab, pad=True, seed=0)  # fmt: skip
+    too_long = sum(n > 6000 for n in lengths)
+    assert ds.skipped.too_long == too_long
+    assert len(ds.skipped.bad_labels) == 1
+    assert "train.ltr:4 (u03.wav)" in ds.skipped.bad_labels[0] and "É" in ds.skipped.bad_labels[0]
+    assert len(ds) == len(lengths) - too_long - 1
+    item = ds[0]
+    assert item.target.tolist() == [vocab.index[c] for c in "HELLO|WORLD|"]
+    assert len(item.wave) == lengths[0]  # never cropped when labelled
+    batch = ds.collater()([ds[0], ds[1]])
+    assert batch.targets.shape == (2, 12) and batch.target_lengths.tolist() == [12, 12]
+
+    write_labels(tmp_path / "short.ltr", ["H E L L O |"])
+    with pytest.raises(Wav2Vec2Error, match="1 label lines for 12 manifest entries"):
+        AudioDataset(manifest, labels_path=tmp_path / "short.ltr", vocab=vocab, pad=True, seed=0)
+
+
+def test_crop_is_deterministic_per_seed_epoch_index(corpus):
+    manifest, lengths = corpus
+    ds = AudioDataset(manifest, max_sample_size=2000, normalize=True, pad=False, seed=1)
+    a, b = ds[(5, 0)], ds[(5, 0)]
+    assert a.wave.shape == (2000,) and torch.equal(a.wave, b.wave)
+    assert not torch.equal(ds[(5, 1)].wave, a.wave)  # another epoch, another crop
+    other = AudioDataset(manifest, max_sample_size=2000, normalize=True, pad=False, seed=2)
+    assert not torch.equal(other[(5, 0)].wave, a.wave)
+    ds.set_epoch(1)
+    assert torch.equal(ds[5].wave, ds[(5, 1)].wave)
+
+
+def test_collater_crops_to_shortest_or_pads_to_longest(corpus):
+    manifest, lengths = corpus
+    ds = AudioDataset(manifest, pad=False, seed=0)
+    items = [ds[(i, 3)] for i in (0, 4, 7)]
+    crop = Collater(pad=False, seed=0)(items)
+    assert crop.waveforms.shape == (3, lengths[0])  # the shortest
+    assert crop.lengths.tolist() == [lengths[0]] * 3 and crop.padding_fraction == 0
+    assert not crop.is_padded and crop.targets is None
+    assert crop.indices.tolist() == [0, 4, 7]
+    again = Collater(pad=False, seed=0)([ds[(i, 3)] for i in (0, 4, 7)])
+    assert torch.equal(crop.waveforms, again.waveforms)
+    # row 1 is a window of item 4 at an offset drawn from (seed, epoch, index)
+    full = items[1].wave
+    starts = [s for s in range(len(full) - lengths[0] + 1)
+              if torch.equal(full[s : s + lengths[0]], crop.waveforms[1])]  # fmt: skip
+    assert len(starts) == 1
+
+    padded = Collater(pad=True, seed=0)(items)
+    assert padded.waveforms.shape == (3, lengths[7])
+    assert padded.lengths.tolist() == [lengths[0], lengths[4], lengths[7]]
+    assert torch.equal(padded.waveforms[0, : lengths[0]], items[0].wave)
+    assert padded.waveforms[0, lengths[0] :].abs().sum() == 0
+    assert padded.is_padded and padded.num_samples == lengths[0] + lengths[4] + lengths[7]
+    assert padded.padding_fraction == pytest.approx(1 - padded.num_samples / (3 * lengths[7]))
+    moved = padded.to("cpu")
+    assert isinstance(moved, Batch) and torch.equal(moved.lengths, padded.lengths)
+
+
+def test_targets_are_padded_with_minus_100(corpus):
+    manifest, _ = corpus
+    ds = AudioDataset(manifest, pad=True, seed=0)
+    items = [ds[0], ds[1]]
+    items = [type(it)(it.index, it.epoch, it.path, it.wave, torch.tensor(t))
+             for it, t in zip(items, ([4, 5, 6], [7]))]  # fmt: skip
+    batch = Collater(pad=True, seed=0)(items)
+    assert batch.targets.tolist() == [[4, 5, 6], [7, TARGET_PAD, TARGET_PAD]]
+    assert batch.target_lengths.tolist() == [3, 1]
+
+
+@pytest.fixture
+def with_bad_files(corpus, tmp_path):
+    """The corpus manifest plus a corrupt file, an empty one and one that became too short."""
+    manifest, lengths = corpus
+    root = manifest.parent / "audio"
+    (root / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    (root / "empty.wav").write_bytes(b"")
+    write_wave(root / "shrunk.wav", 100)  # the manifest still says 3000
+    entries = [(f"u{k:02d}.wav", n) for k, n in enumerate(lengths)]
+    entries += [("corrupt.wav", 3000), ("empty.wav", 3000), ("shrunk.wav", 3000)]
+    write_manifest(tmp_path / "bad.tsv", root, entries)
+    return tmp_path / "bad.tsv"
+
+
+def test_bad_files_are_dropped_with_a_warning(with_bad_files, caplog):
+    ds = AudioDataset(with_bad_files, pad=False, seed=0)
+    collate = ds.collater()
+    bad = [ds[i] for i in (12, 13, 14)]
+    assert all(it.wave is None and it.error.startswith(it.path) for it in bad)
+    assert "too short" in bad[2].error
+    with caplog.at_level(logging.WARNING, logger="wav2vec2.data.batching"):
+        batch = collate([ds[0], bad[0], ds[1]])
+    assert batch.indices.tolist() == [0, 1]
+    assert batch.dropped == (bad[0].path,)
+    assert len(caplog.records) == 1 and "corrupt.wav" in caplog.records[0].getMessage()
+    assert collate(bad) is None  # the trainer skips the step
