@@ -124,7 +124,8 @@ def _finish(
     dest.mkdir(parents=True, exist_ok=True)
     for name, (root, entries) in written.items():
         _write_split(dest, name, root, entries)
-        report.splits[name] = (len(entries), sum(e.num_samples for e in entries) / SAMPLE_RATE / 3600)
+        hours = sum(e.num_samples for e in entries) / SAMPLE_RATE / 3600
+        report.splits[name] = (len(entries), hours)
     # Letter counts come from training splits (as fairseq's dict), else from what was imported;
     # an existing dictionary is kept unless this import brings training data.
     train = [e for name, (_, es) in written.items() if name.startswith("train") for e in es]
@@ -161,10 +162,8 @@ def _librispeech_split(folder: Path, report: ImportReport) -> list[_Entry]:
             if why:
                 report.skip(where, why)
                 continue
-            audio = next(
-                (chapter / f"{uid}{ext}" for ext in AUDIO_EXTENSIONS if (chapter / f"{uid}{ext}").exists()),
-                chapter / f"{uid}.flac",
-            )
+            candidates = [chapter / f"{uid}{ext}" for ext in AUDIO_EXTENSIONS]
+            audio = next((c for c in candidates if c.exists()), candidates[0])
             samples, why = check_audio(audio)
             if why:
                 report.skip(audio, why)
@@ -198,7 +197,7 @@ def import_librispeech(path: str | Path, dest: str | Path, name: str | None = No
             path,
         )
     report = ImportReport(dest)
-    splits = {split: (folder, _librispeech_split(folder, report)) for split, folder in folders.items()}
+    splits = {split: (f, _librispeech_split(f, report)) for split, f in folders.items()}
     return _finish(report, splits, path)
 
 
