@@ -9,6 +9,7 @@ settings into the same folder is refused instead of mixing two corpora.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -72,6 +73,12 @@ def ensure_system_packages(install: bool = True, log: Callable[[str], None] = pr
             "`apt-get download r-cran-janeaustenr` and unpack it with `dpkg-deb -x` into "
             "~/.cache/wav2vec2/janeaustenr"
         )
+
+
+@functools.lru_cache(maxsize=2)
+def _sentence_blocks(min_words: int, max_words: int) -> list:
+    """The normalized text, once per process (it takes a few seconds)."""
+    return sentence_blocks(all_passages(), min_words, max_words)
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,7 @@ def make_corpus(
         raise Wav2Vec2Error("exists and is not a folder", dest)
     ensure_system_packages(install=install, log=log)
     started = time.monotonic()
-    blocks = sentence_blocks(all_passages(), config.min_words, config.max_words)
+    blocks = _sentence_blocks(config.min_words, config.max_words)
     plan = plan_corpus(blocks, config)
     record = {"config": config.to_dict(), "plan_digest": plan_digest(plan)}
     dest.mkdir(parents=True, exist_ok=True)

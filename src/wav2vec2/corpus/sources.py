@@ -7,6 +7,7 @@ lets an utterance read connected text, as audiobook recordings do.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -173,8 +174,9 @@ def missing_text_packages() -> list[str]:
     return missing
 
 
+@functools.lru_cache(maxsize=1)
 def all_passages() -> dict[str, list[list[str]]]:
-    """Every source's passages, keyed by source name."""
+    """Every source's passages, keyed by source name (read once per process; do not mutate)."""
     folder = austen_folder()
     if folder is None:
         raise FileNotFoundError("r-cran-janeaustenr")

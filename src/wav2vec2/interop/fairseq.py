@@ -378,7 +378,7 @@ def build_config(
             feature_projection=conv_layers[-1][0] != dim,
             dropout_input=float(m["dropout_input"]),
             normalize_waveform=_normalize(pre, fine),
-            sample_rate=int(_first_set(pre.task.get("sample_rate"), default=16_000, kind=int)),
+            sample_rate=_sample_rate(pre, fine),
             vocab_size=vocab_size,
             final_dropout=float(f["final_dropout"]) if f is not None else 0.0,
         )
@@ -408,6 +408,13 @@ def _normalize(pre: FairseqOptions, fine: FairseqOptions | None) -> bool:
     if fine is not None:
         candidates = [fine.model.get("normalize"), fine.task.get("normalize"), *candidates]
     return bool(_first_set(*candidates, default=False, kind=bool))
+
+
+def _sample_rate(pre: FairseqOptions, fine: FairseqOptions | None) -> int:
+    candidates = [pre.task.get("sample_rate")]
+    if fine is not None:
+        candidates.insert(0, fine.task.get("sample_rate"))
+    return int(_first_set(*candidates, default=16_000, kind=int))
 
 
 def _first_set(*values: Any, default: Any, kind: type | None = None) -> Any:

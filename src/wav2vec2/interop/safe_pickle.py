@@ -87,10 +87,13 @@ class StandIn:
     whatever the pickle handed it (constructor arguments, state, items), nothing else."""
 
     pickled_name: ClassVar[str] = "?"
+    # Defaults for instances made without __new__'s arguments (copyreg._reconstructor).
+    args: tuple = ()
+    state: Any = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> StandIn:
         self = super().__new__(cls)
-        self.args, self.state, self.items = args, None, {}
+        self.args = args
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -98,6 +101,10 @@ class StandIn:
 
     def __setstate__(self, state: Any) -> None:
         self.state = state
+
+    @property
+    def items(self) -> dict:
+        return self.__dict__.setdefault("_items", {})
 
     def __setitem__(self, key: Any, value: Any) -> None:  # dict subclasses (SETITEMS)
         self.items[key] = value

@@ -88,6 +88,11 @@ class FeatureEncoder(nn.Module):
                 f"field ({self.cfg.receptive_field} samples)"
             )
         x = waveforms.unsqueeze(1)  # (B, 1, samples)
+        if self.cfg.grad_scale == 0:  # frozen (fairseq feature_grad_mult=0): no graph at all
+            with torch.no_grad():
+                for block in self.blocks:
+                    x = block(x)
+            return x
         for block in self.blocks:
             x = block(x)
         # Paper sec. 4.2: the encoder's gradients are scaled (0.1 for BASE) for stability.

@@ -286,8 +286,6 @@ class Trainer:
             while self.update < self.cfg.max_updates:
                 micro = [next(batches) for _ in range(self.cfg.optim.update_freq)]
                 metrics = self.train_update(micro)
-                if metrics["skipped"]:
-                    self._check_bad_updates(bar)
                 for k, v in metrics.items():
                     window.setdefault(k, []).append(v)
                 bar.update(1)
@@ -313,6 +311,8 @@ class Trainer:
                             if writer:
                                 writer.write("warning", self.update, {"message": message})
                     window, window_start = {}, time.time()
+                if metrics["skipped"]:
+                    self._check_bad_updates(bar)
                 end = self.update == self.cfg.max_updates
                 valid_now = self.update % self.cfg.valid_interval == 0 or end
                 valid = self.validate() if valid_now else None

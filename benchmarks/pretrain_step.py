@@ -1,0 +1,481 @@
+"""Pretraining step time and peak memory: ours against transformers' Wav2Vec2ForPreTraining.
+
+Both sides get the same architecture (our preset, LayerDrop 0, the preset's dropouts), the
+same weights (transformers' random init, saved with ``save_pretrained`` and read back into
+ours with ``read_hf_dir``), the same waveforms, the same time mask and the same distractor
+indices. A step is forward + backward + AdamW step in train mode.
+
+Each implementation runs in its own fresh subprocess, so that its peak RSS is its own, and
+the subprocesses alternate (ours, theirs, ours, theirs, ...) so that a slow spell of the
+host hits both. Both run under the same allocator (tcmalloc when it is installed).
+
+    .venv/bin/python benchmarks/pretrain_step.py --preset small
+    .venv/bin/python benchmarks/pretrain_step.py --preset base --batch 4x5 --steps 3 --repeats 3
+
+Writes a JSON result (default ``benchmarks/results/pretrain_step_<preset>.json``) and prints
+a Markdown table. ``ratio`` is transformers' median step time over ours: > 1 means we are
+faster. ``--profile`` adds one profiled step per implementation (not timed) and prints the
+operators that take the most CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+IMPLS = ("ours", "transformers")
+# A run whose CPU time per wall second falls below this fraction of the torch thread count
+# probably lost a core to the host or to another process: it is flagged as noisy.
+NOISY_CPU_FRACTION = 0.75
+# ... and so is a run whose matmul probe (taken just before it) is this much below the best.
+NOISY_PROBE_FRACTION = 0.8
+
+
+# -- the shared setup (parent process) -------------------------------------------------------
+
+
+def benchmark_config(preset: str):
+    """Our preset with LayerDrop 0: skipped blocks make step times vary (NOTES-peers)."""
+    from wav2vec2.config import preset as get_preset
+
+    return get_preset(preset).with_overrides(**{"transformer.layerdrop": 0.0})
+
+
+def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Write transformers' weights and the batch (waveforms, mask, negatives) to ``workdir``,
+    check that both implementations compute the same loss on them, and describe the setup."""
+    import transformers
+
+    from wav2vec2.interop.huggingface import config_to_hf
+    from wav2vec2.interop.loading import load_model
+    from wav2vec2.models.negatives import sample_negatives, to_flat_time_indices
+
+    cfg = benchmark_config(args.preset)
+    torch.manual_seed(args.seed)
+    hf = transformers.Wav2Vec2ForPreTraining(transformers.Wav2Vec2Config(**config_to_hf(cfg, None)))
+    hf.save_pretrained(workdir / "model")
+    ours = load_model(str(workdir / "model"))
+    if ours.cfg != cfg:
+        raise SystemExit("the config read back from transformers' directory differs from ours")
+
+    batch, seconds = args.batch
+    samples = int(round(seconds * cfg.sample_rate))
+    gen = torch.Generator().manual_seed(args.seed)
+    waveforms = generated_audio(batch, samples, cfg.sample_rate, gen)  # (B, samples)
+    frames = int(ours.frame_lengths(torch.tensor(samples)))
+    mask = ours.sample_time_mask(batch, frames, None, gen)  # (B, T) bool
+    negatives = sample_negatives(mask, cfg.pretraining.num_negatives, gen)  # (M, K)
+    torch.save(
+        {
+            "waveforms": waveforms,
+            "mask": mask,
+            "negatives": negatives,
+            "hf_negatives": to_flat_time_indices(mask, negatives),  # (B, T, K)
+        },
+        workdir / "batch.pt",
+    )
+
+    # Same weights and inputs -> same contrastive loss (eval mode: no dropout, no Gumbel noise).
+    with torch.no_grad():
+        ref = hf.eval()(
+            waveforms,
+            mask_time_indices=mask,
+            sampled_negative_indices=to_flat_time_indices(mask, negatives),
+        )
+        out = ours.eval().pretrain(waveforms, None, mask_time=mask, negatives=negatives)
+    parity = abs(float(ref.contrastive_loss) - float(out.loss.contrastive))
+    return {
+        "preset": args.preset,
+        "config": cfg.to_dict(),
+        "batch": {"utterances": batch, "seconds": seconds, "samples": samples, "frames": frames},
+        "masked_steps": int(mask.sum()),
+        "num_negatives": cfg.pretraining.num_negatives,
+        "parameters": {
+            "ours": sum(p.numel() for p in ours.parameters()),
+            "transformers": sum(p.numel() for p in hf.parameters()),
+        },
+        "eval_contrastive_loss": {
+            "ours": float(out.loss.contrastive),
+            "transformers": float(ref.contrastive_loss),
+            "abs_diff": parity,
+        },
+    }
+
+
+def generated_audio(batch: int, samples: int, rate: int, gen: torch.Generator) -> torch.Tensor:
+    """Speech-like stand-in: a few random harmonic tones with a slow envelope, plus noise."""
+    t = torch.arange(samples) / rate  # seconds
+    f0 = 100 + 150 * torch.rand(batch, 1, generator=gen)  # (B, 1) Hz
+    harmonics = torch.arange(1, 6)[:, None, None]  # (5, 1, 1)
+    tones = (torch.sin(2 * torch.pi * harmonics * f0 * t) / harmonics).sum(0)  # (B, samples)
+    phase = 2 * torch.pi * torch.rand(batch, 1, generator=gen)  # (B, 1)
+    envelope = 0.5 + 0.5 * torch.sin(2 * torch.pi * 3 * t + phase)  # 3 Hz, syllable-like
+    noise = 0.05 * torch.randn(batch, samples, generator=gen)
+    return (0.1 * tones * envelope + noise).float()
+
+
+def matmul_probe(seconds: float = 0.4) -> float:
+    """GFLOP/s of a 1024^3 fp32 matmul on torch's threads: a cheap check for a stolen core."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        n += 1
+    return 2 * 1024**3 * n / (time.perf_counter() - start) / 1e9
+
+
+# -- one implementation, timed (child process) -----------------------------------------------
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water RSS mark (also what ru_maxrss reports) to the current
+    RSS, so the training peak excludes loading. Linux >= 4.0; False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def proc_status_mib(field: str) -> float | None:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB -> MiB
+    return None
+
+
+def allocator_in_use() -> str:
+    maps = Path("/proc/self/maps").read_text()
+    return "tcmalloc" if "tcmalloc" in maps else "glibc malloc"
+
+
+def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
+    """The model and a closure computing the training loss of the fixed batch."""
+    if impl == "ours":
+        from wav2vec2.interop.loading import load_model
+
+        model = load_model(str(workdir / "model"))
+        gen = torch.Generator().manual_seed(0)  # dropout noise is global; Gumbel noise is here
+
+        def loss_fn() -> torch.Tensor:
+            out = model.pretrain(
+                batch["waveforms"], None, mask_time=batch["mask"],
+                negatives=batch["negatives"], generator=gen,
+            )  # fmt: skip
+            return out.loss.total
+
+        return model, loss_fn, {}
+    import transformers
+
+    model = transformers.Wav2Vec2ForPreTraining.from_pretrained(workdir / "model")
+
+    def loss_fn() -> torch.Tensor:
+        out = model(
+            batch["waveforms"],
+            mask_time_indices=batch["mask"],
+            sampled_negative_indices=batch["hf_negatives"],
+        )
+        return out.loss
+
+    return model, loss_fn, {"attn_implementation": model.config._attn_implementation}
+
+
+def worker(args: argparse.Namespace) -> None:
+    workdir = Path(args.workdir)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    batch = torch.load(workdir / "batch.pt")
+    model, loss_fn, extra = build(args.worker, workdir, batch)
+    model.train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=5e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01
+    )
+    setup_rss = proc_status_mib("VmRSS")
+    peak_reset = reset_peak_rss()
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    wall, cpu, losses = [], [], []
+    for i in range(args.warmup + args.steps):
+        w0, c0 = time.perf_counter(), time.process_time()
+        losses.append(step())
+        if i >= args.warmup:
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+
+    result: dict[str, Any] = {
+        "impl": args.worker,
+        "step_s": wall,
+        "cpu_s": cpu,
+        "cpu_per_wall": sum(cpu) / sum(wall),
+        "losses": losses,
+        "setup_rss_mib": setup_rss,
+        # ru_maxrss is in KiB on Linux. After the reset it is the peak since training began.
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_is_training_only": peak_reset,
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "allocator": allocator_in_use(),
+        **extra,
+    }
+    if args.profile:
+        result["profile"] = profile_step(step, args.profile_rows)
+    print("RESULT " + json.dumps(result))
+
+
+def profile_step(step, rows: int) -> str:
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=False) as prof:
+        with record_function("step"):
+            step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+# -- orchestration (parent process) ----------------------------------------------------------
+
+
+def child_env(allocator: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if allocator == "tcmalloc":
+        env["LD_PRELOAD"] = TCMALLOC
+        # tcmalloc prints a line for every allocation above 1 GiB by default.
+        env["TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD"] = str(1 << 40)
+    return env
+
+
+def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    cmd = [
+        sys.executable, __file__, "--worker", impl, "--workdir", str(workdir),
+        "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed),
+        "--threads", str(args.threads),
+    ]  # fmt: skip
+    if args.profile:
+        cmd += ["--profile", "--profile-rows", str(args.profile_rows)]
+    proc = subprocess.run(cmd, env=child_env(args.allocator), capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"{impl} worker failed (exit {proc.returncode})")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best_probe = max(r["probe_gflops"] for r in runs)
+    for r in runs:
+        reasons = []
+        if r["cpu_per_wall"] < NOISY_CPU_FRACTION * r["threads"]:
+            reasons.append(f"cpu/wall {r['cpu_per_wall']:.2f}")
+        if r["probe_gflops"] < NOISY_PROBE_FRACTION * best_probe:
+            reasons.append(f"probe {r['probe_gflops']:.0f} GFLOP/s")
+        r["noisy"] = ", ".join(reasons) or None
+    clean = [r for r in runs if not r["noisy"]]
+    use_clean = all(any(r["impl"] == impl for r in clean) for impl in IMPLS)
+    chosen = clean if use_clean else runs
+    out: dict[str, Any] = {"medians_over": "clean runs" if use_clean else "all runs (all noisy)"}
+    for impl in IMPLS:
+        mine = [r for r in chosen if r["impl"] == impl]
+        steps = [s for r in mine for s in r["step_s"]]
+        every = [r for r in runs if r["impl"] == impl]
+        out[impl] = {
+            "median_step_s": statistics.median(steps),
+            "min_step_s": min(steps),
+            # CPU seconds per step (all threads): less sensitive than wall time to other
+            # processes sharing the cores, though not immune (caches, memory bandwidth).
+            "median_cpu_step_s": statistics.median(c for r in mine for c in r["cpu_s"]),
+            "timed_steps": len(steps),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in every),
+            "setup_rss_mib": max(r["setup_rss_mib"] for r in every),
+            "median_cpu_per_wall": statistics.median(r["cpu_per_wall"] for r in every),
+        }
+    out["ratio_theirs_over_ours"] = (
+        out["transformers"]["median_step_s"] / out["ours"]["median_step_s"]
+    )
+    out["cpu_ratio_theirs_over_ours"] = (
+        out["transformers"]["median_cpu_step_s"] / out["ours"]["median_cpu_step_s"]
+    )
+    # Paired per repeat (adjacent subprocesses), less sensitive to slow drifts of the host.
+    paired = []
+    for rep in sorted({r["repeat"] for r in runs}):
+        pair = {r["impl"]: r for r in runs if r["repeat"] == rep}
+        if len(pair) == 2:
+            paired.append(
+                statistics.median(pair["transformers"]["step_s"])
+                / statistics.median(pair["ours"]["step_s"])
+            )
+    out["paired_ratios"] = paired
+    out["peak_rss_ratio_theirs_over_ours"] = (
+        out["transformers"]["peak_rss_mib"] / out["ours"]["peak_rss_mib"]
+    )
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    s, b = result["summary"], result["setup"]["batch"]
+    lines = [
+        f"Pretraining step, preset `{result['setup']['preset']}`, "
+        f"{b['utterances']} x {b['seconds']:g} s ({b['frames']} frames, "
+        f"{result['setup']['masked_steps']} masked), {result['machine']['threads']} threads, "
+        f"{result['machine']['allocator']}; medians over {s['medians_over']}",
+        "",
+        "| implementation | median step (s) | min step (s) | CPU s/step | timed steps "
+        "| peak RSS, training (MiB) | RSS after setup (MiB) | CPU/wall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for impl in IMPLS:
+        r = s[impl]
+        lines.append(
+            f"| {impl} | {r['median_step_s']:.3f} | {r['min_step_s']:.3f} "
+            f"| {r['median_cpu_step_s']:.3f} | {r['timed_steps']} "
+            f"| {r['peak_rss_mib']:.0f} | {r['setup_rss_mib']:.0f} "
+            f"| {r['median_cpu_per_wall']:.2f} |"
+        )
+    paired = ", ".join(f"{x:.2f}" for x in s["paired_ratios"])
+    lines += [
+        "",
+        f"Step time ratio transformers / ours: **{s['ratio_theirs_over_ours']:.2f}** "
+        f"(per repeat: {paired}); CPU-time ratio: {s['cpu_ratio_theirs_over_ours']:.2f}; "
+        f"peak RSS ratio: {s['peak_rss_ratio_theirs_over_ours']:.2f}.",
+        "",
+        "| repeat | implementation | median step (s) | CPU/wall | probe (GFLOP/s) | noisy |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["runs"]:
+        lines.append(
+            f"| {r['repeat']} | {r['impl']} | {statistics.median(r['step_s']):.3f} "
+            f"| {r['cpu_per_wall']:.2f} | {r['probe_gflops']:.0f} | {r['noisy'] or ''} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_batch(text: str) -> tuple[int, float]:
+    try:
+        b, s = text.lower().split("x")
+        return int(b), float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected BxS, e.g. 4x5, got {text!r}") from None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="small", choices=["small", "base", "large", "large_lv60k"])
+    p.add_argument("--batch", type=parse_batch, default=(4, 5.0), help="utterances x seconds")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per subprocess")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per subprocess")
+    p.add_argument("--repeats", type=int, default=3, help="subprocesses per implementation")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--allocator",
+        choices=["auto", "tcmalloc", "glibc"],
+        default="auto",
+        help="auto: tcmalloc when installed (Debian libtcmalloc-minimal4), else glibc",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="JSON result (default benchmarks/results/...)")
+    p.add_argument("--profile", action="store_true", help="print a profiled step of each")
+    p.add_argument("--profile-rows", type=int, default=25)
+    p.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    if args.allocator == "auto":
+        args.allocator = "tcmalloc" if Path(TCMALLOC).is_file() else "glibc"
+    if args.allocator == "tcmalloc" and not Path(TCMALLOC).is_file():
+        raise SystemExit(f"{TCMALLOC} not found: apt-get install -y libtcmalloc-minimal4")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out_path = args.out or Path(__file__).parent / "results" / f"pretrain_step_{args.preset}.json"
+
+    import transformers
+
+    with tempfile.TemporaryDirectory(prefix="w2v2-bench-") as tmp:
+        workdir = Path(tmp)
+        setup = prepare(args, workdir)
+        print(
+            f"setup: {setup['parameters']['ours'] / 1e6:.2f}M parameters, eval contrastive "
+            f"loss ours {setup['eval_contrastive_loss']['ours']:.4f} vs transformers "
+            f"{setup['eval_contrastive_loss']['transformers']:.4f}",
+            file=sys.stderr,
+        )
+        runs = []
+        for rep in range(args.repeats):
+            # Alternate which side goes first, so neither always follows the other.
+            order = IMPLS if rep % 2 == 0 else IMPLS[::-1]
+            for impl in order:
+                probe = matmul_probe()
+                r = run_worker(impl, args, workdir)
+                r.update(repeat=rep, probe_gflops=probe)
+                runs.append(r)
+                print(
+                    f"repeat {rep} {impl:>12}: median {statistics.median(r['step_s']):.3f} s, "
+                    f"cpu/wall {r['cpu_per_wall']:.2f}, peak {r['peak_rss_mib']:.0f} MiB, "
+                    f"probe {probe:.0f} GFLOP/s, {r['allocator']}",
+                    file=sys.stderr,
+                )
+
+    profiles = {r["impl"]: r.pop("profile") for r in runs if "profile" in r}
+    allocators = sorted({r["allocator"] for r in runs})
+    result = {
+        "benchmark": "pretrain_step",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "setup": setup,
+        "step": "forward + backward + AdamW(lr 5e-4, betas (0.9, 0.98), eps 1e-6, wd 0.01), "
+        "train mode",
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "threads": runs[0]["threads"],
+            "interop_threads": runs[0]["interop_threads"],
+            "allocator": " + ".join(allocators),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+            "attn_implementation": next(
+                (r["attn_implementation"] for r in runs if "attn_implementation" in r), None
+            ),
+        },
+        "settings": {
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "seed": args.seed,
+        },
+        "runs": runs,
+        "summary": summarize(runs),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    for impl, table in profiles.items():
+        print(f"\n### profile of one step: {impl}\n\n```\n{table}\n```")
+    print(markdown(result))
+    print(f"\nwrote {out_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

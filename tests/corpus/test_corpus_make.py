@@ -1,0 +1,154 @@
+"""End to end: a tiny synthesized corpus, its formats, determinism, resuming, the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from wav2vec2.cli import main
+from wav2vec2.corpus.augment import AugmentConfig
+from wav2vec2.corpus.make import make_corpus, missing_packages
+from wav2vec2.corpus.plan import CorpusConfig
+from wav2vec2.corpus.sources import austen_folder
+from wav2vec2.data.manifest import (
+    letters_from_words,
+    read_dictionary,
+    read_labels,
+    read_manifest,
+)
+from wav2vec2.errors import Wav2Vec2Error
+
+TINY = CorpusConfig(hours=0.02, seed=3)  # ~70 s of audio: 8-10 utterances
+LABELED = ("train_10m", "train_1h", "train_10h", "dev", "test")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if missing_packages() or austen_folder() is None:
+        pytest.skip(
+            f"corpus packages missing: run scripts/install-system-deps.sh ({missing_packages()})"
+        )
+    dest = tmp_path_factory.mktemp("corpus") / "tiny"
+    make_corpus(dest, TINY, workers=2, install=False, progress=False)
+    return dest
+
+
+def _snapshot(dest: Path) -> dict[str, bytes]:
+    """Every output file's bytes, manifests without their (absolute root) first line."""
+    out = {}
+    for path in sorted(dest.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.suffix == ".tsv":
+                data = data.split(b"\n", 1)[1]
+            if path.name == "summary.json":
+                continue  # holds nothing path-dependent, but compared through the rest
+            out[path.relative_to(dest).as_posix()] = data
+    return out
+
+
+def test_outputs_exist_and_formats_hold(corpus: Path) -> None:
+    for name in LABELED:
+        root, entries = read_manifest(corpus / f"{name}.tsv")
+        assert root == str(corpus)
+        words = read_labels(corpus / f"{name}.wrd")
+        letters = read_labels(corpus / f"{name}.ltr")
+        assert len(entries) == len(words) == len(letters) > 0, name
+        for w, ltr in zip(words, letters):
+            assert re.fullmatch(r"[A-Z']+( [A-Z']+)*", w)
+            assert ltr == letters_from_words(w)
+    assert not (corpus / "pretrain.wrd").exists()  # pretraining is unlabeled
+    symbols = read_dictionary(corpus / "dict.ltr.txt")
+    assert set(symbols) == set("ABCDEFGHIJKLMNOPQRSTUVWXYZ'|")
+    assert list(symbols.values()) == sorted(symbols.values(), reverse=True)
+
+
+def test_audio_is_16k_mono_16bit_peak_normalized(corpus: Path) -> None:
+    root, entries = read_manifest(corpus / "pretrain.tsv")
+    _, dev = read_manifest(corpus / "dev.tsv")
+    _, test = read_manifest(corpus / "test.tsv")
+    for rel, samples in entries + dev + test:
+        info = sf.info(str(Path(root) / rel))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert info.frames == samples
+        audio, _ = sf.read(str(Path(root) / rel), dtype="int16")
+        peak = int(np.abs(audio.astype(np.int32)).max())
+        assert peak == round(32767 * 10 ** (-1 / 20))  # -1 dBFS: normalized, never clipped
+    assert not list(corpus.rglob(".part-*"))
+
+
+def test_splits_are_disjoint_on_disk(corpus: Path) -> None:
+    summary = json.loads((corpus / "summary.json").read_text())
+    splits = summary["splits"]
+    train = set(splits["pretrain"]["speakers"])
+    assert not train & set(splits["dev"]["speakers"])
+    assert not train & set(splits["test"]["speakers"])
+    assert splits["train_10h"]["capped"]  # 0.02 h cannot fill 10 hours
+    train_text = {line for line in read_labels(corpus / "train_10h.wrd")}
+    for name in ("dev", "test"):
+        for line in read_labels(corpus / f"{name}.wrd"):
+            assert all(line not in t for t in train_text)
+    # Nested labeled subsets.
+    m10 = read_manifest(corpus / "train_10m.tsv")[1]
+    h1 = read_manifest(corpus / "train_1h.tsv")[1]
+    h10 = read_manifest(corpus / "train_10h.tsv")[1]
+    pre = read_manifest(corpus / "pretrain.tsv")[1]
+    assert m10 == h1[: len(m10)] and h1 == h10[: len(h1)] and h10 == pre[: len(h10)]
+    assert (corpus / "summary.md").read_text().startswith("# Built-in speech corpus")
+
+
+def test_same_seed_gives_identical_bytes(corpus: Path, tmp_path: Path) -> None:
+    other = tmp_path / "again"
+    make_corpus(other, TINY, workers=1, install=False, progress=False)
+    assert _snapshot(other) == _snapshot(corpus)
+
+
+def test_resume_after_interruption(corpus: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "resumed"
+    shutil.copytree(corpus, copy)
+    before = _snapshot(copy)
+    # An interrupted run: some utterances missing, a half-written temporary file, no manifests.
+    flacs = sorted(copy.rglob("*.flac"))
+    for path in flacs[::3]:
+        path.unlink()
+    (flacs[1].parent / f".part-123-{flacs[1].name}").write_bytes(b"half")
+    for path in copy.glob("*.tsv"):
+        path.unlink()
+    make_corpus(copy, TINY, workers=2, install=False, progress=False)
+    assert _snapshot(copy) == before
+
+
+def test_other_settings_into_the_same_folder_are_refused(corpus: Path) -> None:
+    with pytest.raises(Wav2Vec2Error, match="other settings"):
+        make_corpus(corpus, CorpusConfig(hours=0.02, seed=4), install=False, progress=False)
+
+
+def test_augmentation_touches_training_only(corpus: Path, tmp_path: Path) -> None:
+    config = CorpusConfig(
+        hours=0.02, seed=3, augment=AugmentConfig(noise_prob=1.0, speed_prob=1.0, reverb_prob=1.0)
+    )
+    summary = make_corpus(tmp_path / "aug", config, workers=2, install=False, progress=False)
+    splits = summary["splits"]
+    assert splits["pretrain"]["augmented"] == splits["pretrain"]["utterances"] > 0
+    assert splits["dev"]["augmented"] == splits["test"]["augmented"] == 0
+    # dev/test labels and audio are the same as without augmentation.
+    for name in ("dev", "test"):
+        for ext in (".wrd", ".ltr"):
+            assert (tmp_path / "aug" / f"{name}{ext}").read_bytes() == (
+                corpus / f"{name}{ext}"
+            ).read_bytes()
+    for path in (tmp_path / "aug" / "audio").glob("[dt]e*/*/*.flac"):
+        assert path.read_bytes() == (corpus / path.relative_to(tmp_path / "aug")).read_bytes()
+
+
+def test_cli(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["corpus", "make", str(corpus), "--hours", "0.02", "--seed", "3", "--no-install"]
+    assert main([*args, "--workers", "1"]) == 0  # everything exists: only rewrites manifests
+    assert main(["corpus", "make", str(corpus), "--hours", "0.03", "--no-install"]) == 2
+    assert "other settings" in capsys.readouterr().err
