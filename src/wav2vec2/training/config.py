@@ -64,6 +64,8 @@ class TrainConfig:
     keep_last: int = 2  # fs: keep_interval_updates
     # Stop after this many consecutive updates with a non-finite loss or gradient.
     max_bad_updates: int = 10
+    # Fine-tuning: only the CTC output layer trains for this many updates.
+    freeze_updates: int = 0  # fs: freeze_finetune_updates
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     data: DataConfig = field(default_factory=DataConfig)

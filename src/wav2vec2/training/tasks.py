@@ -7,14 +7,18 @@ fine-tuning are two tasks over the same trainer.
 
 from __future__ import annotations
 
-import math
+import contextlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from wav2vec2.decoding import GreedyDecoder
+from wav2vec2.metrics import error_counts, rates
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.vocab import Vocabulary
 
 
 @dataclass
@@ -39,7 +43,9 @@ class Task(Protocol):
 
     def summarize(self, sums: dict[str, float]) -> dict[str, float]: ...
 
-    def health(self, history: list[dict[str, float]], update: int) -> list[str]: ...
+    def health(self, history: list[dict[str, float]], update: int, model=None) -> list[str]: ...
+
+    def valid_health(self, valid: dict[str, float], update: int) -> list[str]: ...
 
 
 def _lengths(batch) -> Tensor | None:
@@ -97,6 +103,9 @@ class PretrainTask:
             "masked_steps": sums["sample_size"],
         }
 
+    def valid_health(self, valid: dict[str, float], update: int) -> list[str]:
+        return []
+
     def health(self, history: list[dict[str, float]], update: int, model=None) -> list[str]:
         """The two failure modes users of fairseq and transformers hit most."""
         if update < self.warn_after or not history:
@@ -127,5 +136,105 @@ class PretrainTask:
         return messages
 
 
-def is_finite(x: float) -> bool:
-    return math.isfinite(x)
+class CTCTask:
+    """CTC fine-tuning (paper sec. 3.3 / 4.4) with fairseq's ctc criterion: zero_infinity,
+    sentence-averaged loss, SpecAugment-style time and channel masking while training, and
+    the Transformer frozen for the first ``freeze_updates`` (only the output layer trains)."""
+
+    name = "finetune"
+    best_key = "wer"
+
+    def __init__(self, vocab: Vocabulary, freeze_updates: int, warn_after: int = 0):
+        self.vocab = vocab
+        self.freeze_updates = freeze_updates
+        self.warn_after = warn_after  # updates after unfreezing before the blank check
+        self.decoder = GreedyDecoder(vocab)
+        self.update = 0
+        self._warned = False
+
+    def on_update(self, model: Wav2Vec2Model, update: int) -> None:
+        self.update = update
+
+    def _logits(self, model: Wav2Vec2Model, batch, generator, train: bool):
+        lengths = batch.lengths
+        mask_time = mask_channel = None
+        if train:
+            frames = int(model.frame_lengths(torch.tensor(batch.waveforms.shape[1])))
+            frame_lengths = model.frame_lengths(lengths)
+            mask_time = model.sample_time_mask(len(lengths), frames, frame_lengths, generator)
+            mask_channel = model.sample_channel_mask(len(lengths), generator)
+            mask_time = mask_time.to(batch.waveforms.device)
+            if mask_channel is not None:
+                mask_channel = mask_channel.to(batch.waveforms.device)
+        frozen = train and self.update < self.freeze_updates
+        # fairseq runs the whole wav2vec model under no_grad while frozen: only the head trains.
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            enc = model.encode(
+                batch.waveforms, lengths, mask_time=mask_time, mask_channel=mask_channel,
+                generator=generator,
+            )  # fmt: skip
+        hidden = enc.last_hidden_state.detach() if frozen else enc.last_hidden_state
+        return model.ctc_head(model.final_dropout(hidden)), enc.frame_lengths
+
+    def _step(self, model, batch, generator, train: bool) -> StepOutput:
+        logits, frame_lengths = self._logits(model, batch, generator, train)
+        log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # (T, B, V)
+        targets = batch.targets[batch.targets >= 0]  # concatenated labels
+        loss = F.ctc_loss(
+            log_probs, targets, frame_lengths, batch.target_lengths,
+            blank=self.vocab.blank, reduction="sum", zero_infinity=True,
+        )  # fmt: skip
+        n = len(batch.lengths)  # fairseq sentence_avg: normalize by sentences
+        stats = {
+            "loss": loss.item(),
+            "sentences": float(n),
+            "sample_size": float(n),
+            "letters": float(batch.target_lengths.sum()),
+        }
+        if not train:
+            hyps = self.decoder.decode(logits.detach(), frame_lengths)
+            refs = [self.vocab.decode(t[t >= 0].tolist()) for t in batch.targets.cpu()]
+            stats.update(error_counts(refs, [h.text for h in hyps]))
+            stats["empty_hypotheses"] = float(sum(not h.text for h in hyps))
+            best = logits.detach().argmax(-1)
+            valid = torch.arange(best.shape[1], device=best.device)[None] < frame_lengths[:, None]
+            stats["blank_frames"] = float(((best == self.vocab.blank) & valid).sum())
+            stats["frames"] = float(valid.sum())
+        return StepOutput(loss, n, stats)
+
+    def forward(self, model, batch, generator) -> StepOutput:
+        return self._step(model, batch, generator, train=True)
+
+    def valid_forward(self, model, batch, generator) -> StepOutput:
+        return self._step(model, batch, generator, train=False)
+
+    def summarize(self, sums: dict[str, float]) -> dict[str, float]:
+        out = {
+            "loss": sums["loss"] / max(sums["sentences"], 1.0),  # per utterance, nats
+            "loss_per_letter": sums["loss"] / max(sums["letters"], 1.0),
+            "frozen": float(self.update < self.freeze_updates),
+        }
+        if "words" in sums:
+            out.update(rates(sums))
+            out["empty_hypotheses"] = sums["empty_hypotheses"] / max(sums["sentences"], 1.0)
+            out["blank_frames"] = sums["blank_frames"] / max(sums["frames"], 1.0)
+        return out
+
+    def health(self, history: list[dict[str, float]], update: int, model=None) -> list[str]:
+        return []
+
+    def valid_health(self, valid: dict[str, float], update: int) -> list[str]:
+        """The failure users of fairseq and transformers report most: only blanks."""
+        if self._warned or update < self.freeze_updates + self.warn_after:
+            return []
+        if valid.get("empty_hypotheses", 0.0) < 0.9:
+            return []
+        self._warned = True
+        return [
+            f"the model emits only blanks ({100 * valid['empty_hypotheses']:.0f}% of validation "
+            f"transcripts are empty, {100 * valid['blank_frames']:.0f}% of frames blank) at "
+            f"update {update}. Usual causes: too few updates after unfreezing (fairseq's "
+            "recipes run thousands), a learning rate too high (stuck) or too low, the "
+            "Transformer frozen for too long (freeze_updates), labels that do not match the "
+            "dictionary, or audio normalized differently from pretraining."
+        ]

@@ -289,11 +289,10 @@ class Trainer:
                 for k, v in metrics.items():
                     window.setdefault(k, []).append(v)
                 bar.update(1)
-                bar.set_postfix(
-                    loss=f"{metrics['loss']:.3f}",
-                    acc=f"{metrics.get('accuracy', float('nan')):.3f}",
-                    lr=f"{metrics['lr']:.2e}",
-                )
+                shown = {"loss": f"{metrics['loss']:.3f}", "lr": f"{metrics['lr']:.2e}"}
+                if "accuracy" in metrics:
+                    shown["acc"] = f"{metrics['accuracy']:.3f}"
+                bar.set_postfix(shown)
                 if self.update % self.cfg.log_interval == 0 or self.update == self.cfg.max_updates:
                     elapsed = time.time() - window_start
                     logged = {k: sum(v) / len(v) for k, v in window.items()}
@@ -324,6 +323,10 @@ class Trainer:
                             f"valid @ {self.update}: "
                             + ", ".join(f"{k} {v:.4g}" for k, v in valid.items())
                         )
+                        for message in self.task.valid_health(valid, self.update):
+                            tqdm.write(f"warning: {message}")
+                            if writer:
+                                writer.write("warning", self.update, {"message": message})
                 if self.update % self.cfg.save_interval == 0 or end or valid is not None:
                     improved = valid is not None and (
                         self.best_metric is None or valid[self.task.best_key] < self.best_metric
