@@ -40,10 +40,15 @@ def load_split(dest: Path, name: str) -> list[tuple[Path, str]]:
     return [(root / line.split("\t")[0], w) for line, w in zip(lines[1:], words)]
 
 
-def voice_of(path: Path) -> str:
-    # audio/SPLIT/SPEAKER/SPEAKER-NNNNNN.flac; the voice (engine) is not in the path for
-    # recorded speakers heard through two engines, so the speaker is reported.
-    return path.parent.name
+def voices(dest: Path) -> dict[str, str]:
+    """relpath -> row label: the voice for recorded speakers; espeak-ng grouped by accent."""
+    out = {}
+    for line in (dest / "utterances.tsv").read_text().splitlines()[1:]:
+        path, _, speaker, voice = line.split("\t")[:4]
+        if voice.startswith("espeak-"):
+            voice = "espeak " + speaker.removeprefix("espeak-").rsplit("-", 1)[0]
+        out[path] = voice
+    return out
 
 
 def main() -> None:
@@ -59,14 +64,16 @@ def main() -> None:
     except ImportError:
         decoder = None
 
+    voice_of = voices(args.dest)
     by_voice: dict[tuple[str, str], list[tuple[Path, str]]] = defaultdict(list)
     for split in ("train_10h", "dev", "test"):
         for path, words in load_split(args.dest, split):
-            key = ("train" if split.startswith("train") else split, voice_of(path))
+            rel = path.relative_to(path.parents[3]).as_posix()  # audio/SPLIT/SPEAKER/x.flac
+            key = ("train" if split.startswith("train") else split, voice_of[rel])
             if len(by_voice[key]) < args.per_voice:
                 by_voice[key].append((path, words))
 
-    header = "| split | speaker | utterances | audio s | words | words/s |"
+    header = "| split | voice | utterances | audio s | words | words/s |"
     rule = "|---|---|---:|---:|---:|---:|"
     if decoder is not None:
         header += " pocketsphinx WER |"
@@ -87,7 +94,8 @@ def main() -> None:
                 hyp = decoder.hyp().hypstr if decoder.hyp() else ""
                 hyp_words = re.sub(r"\(\d+\)", "", hyp).upper().split()
                 errors += edit_distance(ref, hyp_words)
-        row = f"| {split} | {voice} | {len(items)} | {seconds:.1f} | {n_words} | {n_words / seconds:.2f} |"
+        rate = n_words / seconds
+        row = f"| {split} | {voice} | {len(items)} | {seconds:.1f} | {n_words} | {rate:.2f} |"
         if decoder is not None:
             row += f" {100 * errors / n_words:.1f}% |"
         print(row)
@@ -95,7 +103,8 @@ def main() -> None:
         sum(len(w.split()) for _, w in items) / sum(sf.info(str(p)).duration for p, _ in items)
         for items in by_voice.values()
     ]
-    print(f"\nwords/s over voices: mean {np.mean(rates):.2f}, min {min(rates):.2f}, max {max(rates):.2f}")
+    mean, low, high = np.mean(rates), min(rates), max(rates)
+    print(f"\nwords/s over voices: mean {mean:.2f}, min {low:.2f}, max {high:.2f}")
 
 
 if __name__ == "__main__":

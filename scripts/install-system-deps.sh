@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages for the built-in speech corpus (`wav2vec2 corpus make`): TTS engines and
-# voices, sox, and offline English text. All are in Debian's main section.
+# voices, and offline English text. All are in Debian's main section.
 # Idempotent and quiet: a fast no-op when everything is already installed.
 set -euo pipefail
 
 PACKAGES=(
-    sox
     espeak-ng espeak-ng-data
     flite
     festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
@@ -48,6 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ $need_austen -eq 1 ]; then
     tmp=$(mktemp -d)
+    chmod 755 "$tmp"  # apt's sandbox user must be able to write the download there
     (cd "$tmp" && apt-get download -qq r-cran-janeaustenr)
     $SUDO mkdir -p "$AUSTEN_DIR.tmp"
     $SUDO dpkg-deb -x "$tmp"/r-cran-janeaustenr_*.deb "$AUSTEN_DIR.tmp"

@@ -33,7 +33,9 @@ def test_contrastive_loss_is_summed_cross_entropy():
 def test_diversity_loss_extremes():
     gv = 640
     assert losses.diversity_loss(torch.tensor(float(gv)), gv) == 0  # uniform use
-    assert math.isclose(float(losses.diversity_loss(torch.tensor(2.0), gv)), (gv - 2) / gv, rel_tol=1e-6)
+    assert math.isclose(
+        float(losses.diversity_loss(torch.tensor(2.0), gv)), (gv - 2) / gv, rel_tol=1e-6
+    )
 
 
 def test_pretraining_loss_scales_extra_terms_by_sample_size():

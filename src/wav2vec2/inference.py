@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from wav2vec2.audio import load_audio, normalize
 from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
@@ -112,15 +113,20 @@ class Wav2Vec2Inference:
         return self._decoder
 
     @torch.inference_mode()
-    def transcribe(self, audios: Sequence[Audio]) -> list[Transcript]:
+    def transcribe(self, audios: Sequence[Audio], progress: bool = False) -> list[Transcript]:
+        """Transcripts in input order; inputs are batched by length (see ``_batches``)."""
         decoder = self.decoder
         waves = [self.load(a) for a in audios]
         results: list[Transcript | None] = [None] * len(waves)
-        for batch in self._batches(waves):
+        batches = list(self._batches(waves))
+        bar = tqdm(total=len(waves), unit="utt", disable=not progress, dynamic_ncols=True)
+        for batch in batches:
+            bar.update(len(batch))
             x, lengths = self._collate([waves[i] for i in batch])
             out = self.model.ctc(x, lengths)
             for i, hyp in zip(batch, decoder.decode(out.logits, out.frame_lengths)):
                 source = str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
                 duration = len(waves[i]) / self.cfg.sample_rate
                 results[i] = Transcript(source, hyp.text, duration, hyp)
+        bar.close()
         return [r for r in results if r is not None]

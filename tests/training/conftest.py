@@ -51,7 +51,61 @@ def tiny_corpus(tmp_path_factory):
     return root
 
 
-def settings_file(tmp_path, **extra) -> str:
+def settings_file(tmp_path, tiny_model: bool = True, **extra) -> str:
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({**TINY_MODEL, **extra}))
+    path.write_text(json.dumps({**(TINY_MODEL if tiny_model else {}), **extra}))
     return str(path)
+
+
+# -- a tiny labeled set: each letter is a tone, words are separated by silence ----------------
+TONES = {"A": 330.0, "B": 440.0, "C": 587.0, "D": 784.0, "E": 988.0}
+
+
+def tone_utterance(words: list[str], rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
+    parts = [np.zeros(int(0.1 * sr), np.float32)]
+    for word in words:
+        for letter in word:
+            t = np.arange(int(rng.uniform(0.10, 0.14) * sr)) / sr
+            parts.append(0.5 * np.sin(2 * np.pi * TONES[letter] * t).astype(np.float32))
+        parts.append(np.zeros(int(rng.uniform(0.08, 0.12) * sr), np.float32))
+    wave = np.concatenate(parts)
+    return wave + 0.01 * rng.standard_normal(len(wave)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tone_corpus(tmp_path_factory):
+    """train (32) and valid (8) utterances with .tsv/.ltr/.wrd and dict.ltr.txt."""
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(0)
+    letters = list(TONES)
+    for split, n in (("train", 32), ("valid", 8)):
+        tsv, ltr, wrd = [str(root)], [], []
+        for i in range(n):
+            words = [
+                "".join(rng.choice(letters, rng.integers(1, 4))) for _ in range(rng.integers(3, 6))
+            ]
+            wave = tone_utterance(words, rng)
+            name = f"{split}{i:02d}.wav"
+            sf.write(root / name, wave, 16000, subtype="PCM_16")
+            tsv.append(f"{name}\t{len(wave)}")
+            wrd.append(" ".join(words))
+            ltr.append(" ".join("|".join(words)) + " |")
+        for ext, lines in (("tsv", tsv), ("ltr", ltr), ("wrd", wrd)):
+            (root / f"{split}.{ext}").write_text("\n".join(lines) + "\n")
+    (root / "dict.ltr.txt").write_text(
+        "| 100\n" + "".join(f"{c} {50 - i}\n" for i, c in enumerate(letters))
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory):
+    """A randomly initialised tiny model directory standing in for a pretrained one."""
+    import torch
+
+    from wav2vec2 import SMALL, Wav2Vec2Model
+    from wav2vec2.interop.loading import save_model_dir
+
+    cfg = SMALL.with_overrides(**{k[len("model.") :]: v for k, v in TINY_MODEL.items()})
+    torch.manual_seed(0)
+    return save_model_dir(Wav2Vec2Model(cfg), tmp_path_factory.mktemp("pretrained") / "model")

@@ -165,7 +165,7 @@ def wordnet_passages(folder: Path = WORDNET_DIR) -> Iterator[list[str]]:
 def missing_text_packages() -> list[str]:
     """Debian packages for text sources that are not installed (Austen is fetched apart)."""
     missing = []
-    if not any(p.is_file() for p in FORTUNES_DIR.glob("*")) if FORTUNES_DIR.is_dir() else True:
+    if not (FORTUNES_DIR / "fortunes").is_file():
         missing += ["fortunes", "fortunes-min"]
     if not shutil.which("bible") or not Path("/usr/lib/bible.data").exists():
         missing += ["bible-kjv", "bible-kjv-text"]

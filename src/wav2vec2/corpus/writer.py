@@ -7,6 +7,7 @@ Split files in DEST (fairseq layout, see :mod:`wav2vec2.data.manifest`):
   as Libri-light's; each is a prefix of the same randomly ordered training list, so
   10m is inside 1h, which is inside 10h. A subset larger than the training audio is capped.
 - ``dev`` and ``test`` (``.tsv/.wrd/.ltr``), ``dict.ltr.txt``, ``summary.json``, ``summary.md``.
+- ``utterances.tsv``: per utterance, its split, speaker, voice, speed, pitch and augmentation.
 """
 
 from __future__ import annotations
@@ -72,6 +73,19 @@ def _write_split(dest: Path, name: str, items: list[Made], labels: bool) -> None
         write_labels(dest / f"{name}.ltr", [letters_from_words(w) for w in words])
 
 
+def _write_metadata(path: Path, made: list[Made]) -> None:
+    """Who says each utterance, and how: for analysis per voice (not needed for training)."""
+    lines = ["path\tsplit\tspeaker\tvoice\trate\tpitch\tspeed\trt60_s\tsnr_db\tnoise"]
+    for m in made:
+        u, a = m.utterance, m.utterance.augment
+        noise = a.noise if a.snr_db is not None else ""
+        lines.append(
+            f"{u.relpath}\t{u.split}\t{u.voice.speaker}\t{u.voice.id}\t{u.rate}\t{u.pitch}\t"
+            f"{a.speed}\t{a.rt60_s}\t{'' if a.snr_db is None else a.snr_db}\t{noise}"
+        )
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
 def _stats(items: list[Made]) -> dict:
     seconds = [m.seconds for m in items]
     words = [w for m in items for w in m.utterance.words.split()]
@@ -107,6 +121,7 @@ def write_outputs(
         _write_split(dest, name, items, labels=True)
     for name in ("dev", "test"):
         _write_split(dest, name, by_split[name], labels=True)
+    _write_metadata(dest / "utterances.tsv", made)
     counts = letter_counts(m.utterance.words for m in train)
     write_dictionary(dest / "dict.ltr.txt", {s: counts.get(s, 0) for s in ALPHABET})
 

@@ -1,0 +1,30 @@
+"""``wav2vec2 evaluate MODEL --data DIR --split test [--out DIR]``: WER and CER."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wav2vec2.evaluation import evaluate
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="WER/CER of a CTC model on a labeled split")
+    p.add_argument("model")
+    p.add_argument("--data", required=True, help="directory with SPLIT.tsv and SPLIT.wrd/.ltr")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", help="report directory (default: MODEL/eval, or ./eval)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    model_dir = Path(args.model)
+    out = (
+        Path(args.out) if args.out else (model_dir / "eval" if model_dir.is_dir() else Path("eval"))
+    )
+    result = evaluate(args.model, args.data, args.split, out, args.device)
+    print(f"{args.split}: WER {100 * result.wer:.2f}%  CER {100 * result.cer:.2f}%  "
+          f"({result.utterances} utterances)")  # fmt: skip
+    print(f"per utterance: {result.utterances_path}")
+    print(f"summary: {result.summary_path}")
+    return 0

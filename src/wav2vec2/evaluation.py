@@ -1,0 +1,96 @@
+"""Evaluate a CTC model on a labeled split: WER and CER with jiwer, a per-utterance TSV and a
+summary JSON that records the model, the data and the decoding settings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wav2vec2.data.manifest import read_labels, read_manifest, words_from_letters
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.inference import Wav2Vec2Inference
+from wav2vec2.interop.loading import atomic_write
+from wav2vec2.metrics import error_counts, rates
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    wer: float
+    cer: float
+    utterances: int
+    summary_path: Path
+    utterances_path: Path
+    pairs: list[tuple[str, str, str]]  # (path, reference, hypothesis)
+
+
+def references(data: Path, split: str, count: int) -> list[str]:
+    """Word transcripts from SPLIT.wrd, or from SPLIT.ltr (letters with | boundaries)."""
+    wrd, ltr = data / f"{split}.wrd", data / f"{split}.ltr"
+    if wrd.is_file():
+        refs = [" ".join(line.split()) for line in read_labels(wrd)]
+        source = wrd
+    elif ltr.is_file():
+        refs = [words_from_letters(line) for line in read_labels(ltr)]
+        source = ltr
+    else:
+        raise Wav2Vec2Error(f"no {split}.wrd or {split}.ltr transcripts", data)
+    if len(refs) != count:
+        raise Wav2Vec2Error(f"{len(refs)} transcripts for {count} manifest entries", source)
+    return refs
+
+
+def evaluate(
+    model: str | Path,
+    data: str | Path,
+    split: str,
+    out_dir: str | Path,
+    device: str = "cpu",
+    progress: bool = True,
+) -> EvalResult:
+    data, out_dir = Path(data), Path(out_dir)
+    manifest = data / f"{split}.tsv"
+    if not manifest.is_file():
+        raise Wav2Vec2Error("manifest not found", manifest)
+    root, entries = read_manifest(manifest)
+    refs = references(data, split, len(entries))
+    engine = Wav2Vec2Inference.from_pretrained(model, device)
+    paths = [str(Path(root) / rel) for rel, _ in entries]
+    start = time.time()
+    transcripts = engine.transcribe(paths, progress=progress)
+    wall = time.time() - start
+    hyps = [t.text for t in transcripts]
+    counts = error_counts(refs, hyps)
+    metrics = rates(counts)
+    audio_seconds = sum(t.duration for t in transcripts)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = io.StringIO()
+    writer = csv.writer(rows, delimiter="\t", lineterminator="\n")
+    writer.writerow(["path", "duration", "wer", "reference", "hypothesis"])
+    for path, ref, t in zip(paths, refs, transcripts):
+        utt = rates(error_counts([ref], [t.text]))
+        writer.writerow([path, f"{t.duration:.2f}", f"{utt['wer']:.4f}", ref, t.text])
+    utterances_path = out_dir / f"{split}_utterances.tsv"
+    atomic_write(utterances_path, lambda p: p.write_text(rows.getvalue(), encoding="utf-8"))
+    summary = {
+        "model": str(model),
+        "data": str(data.resolve()),
+        "split": split,
+        "decoding": {"decoder": "greedy", "lm": None},
+        "metrics": {**metrics, **counts},
+        "utterances": len(paths),
+        "audio_hours": audio_seconds / 3600,
+        "wall_seconds": wall,
+        "real_time_factor": wall / max(audio_seconds, 1e-9),
+    }
+    summary_path = out_dir / f"{split}_summary.json"
+    text = json.dumps(summary, indent=2) + "\n"
+    atomic_write(summary_path, lambda p: p.write_text(text))
+    return EvalResult(
+        metrics["wer"], metrics["cer"], len(paths), summary_path, utterances_path,
+        list(zip(paths, refs, hyps)),
+    )  # fmt: skip
