@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from wav2vec2.config import PRESETS, preset
-from wav2vec2.models.wav2vec2 import Wav2Vec2Model
-from wav2vec2.training import runner
 from wav2vec2.training.config import (
     PRETRAIN_RECIPES,
     RunConfig,
@@ -15,8 +13,7 @@ from wav2vec2.training.config import (
     parse_set,
     read_config_file,
 )
-from wav2vec2.training.plots import plot_run
-from wav2vec2.training.tasks import PretrainTask
+from wav2vec2.training.pretrain import run_pretraining
 
 
 def register(sub) -> None:
@@ -44,26 +41,5 @@ def build_run_config(args) -> RunConfig:
 
 
 def run(args) -> int:
-    cfg = build_run_config(args)
-    data, out = Path(args.data), Path(args.out)
-    env, device = runner.start(cfg)
-    try:
-        runner.prepare_run_dir(out, cfg, env)
-        train = runner.data_source(
-            data / f"{cfg.train.data.train_subset}.tsv", cfg, env, train=True
-        )
-        valid = runner.data_source(
-            data / f"{cfg.train.data.valid_subset}.tsv", cfg, env, train=False
-        )
-        result = runner.train_run(
-            out, cfg, PretrainTask(), lambda: Wav2Vec2Model(cfg.model), train, valid, env, device
-        )
-        if env.is_main:
-            plots = plot_run(out)
-            print(f"done: update {result.update}; last checkpoint {result.last_checkpoint}")
-            if result.best_checkpoint:
-                print(f"best checkpoint: {result.best_checkpoint}")
-            print(f"plots: {out / 'plots'} ({len(plots)} files); log: {out / 'log.jsonl'}")
-    finally:
-        runner.finish(env)
+    run_pretraining(Path(args.data), Path(args.out), build_run_config(args))
     return 0

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch import nn
 
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.interop.loading import LoadedCheckpoint
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.training import runner
 from wav2vec2.training.config import RunConfig
 from wav2vec2.training.finetune_recipes import (
     FinetuneRecipe,
     finetune_model_config,
     finetune_train_config,
 )
+from wav2vec2.training.tasks import CTCTask
+from wav2vec2.training.trainer import FitResult
 from wav2vec2.vocab import Vocabulary
 
 # Pretraining-only parameters, dropped when fine-tuning.
@@ -52,3 +57,48 @@ def build_finetune_model(
         p.requires_grad_(False)
     model.vocab = vocab
     return model
+
+
+def default_subsets(data: Path, preset: str) -> dict[str, str]:
+    """train_<preset>.tsv (the corpus's nested subsets) or train.tsv; valid.tsv or dev.tsv."""
+    train = f"train_{preset}" if (data / f"train_{preset}.tsv").is_file() else "train"
+    valid = "valid" if (data / "valid.tsv").is_file() else "dev"
+    return {"data.train_subset": train, "data.valid_subset": valid}
+
+
+def run_finetuning(
+    data: Path,
+    init: LoadedCheckpoint,
+    out: Path,
+    cfg: RunConfig,
+    vocab: Vocabulary,
+    labels: str = "ltr",
+) -> FitResult:
+    """Fine-tune (or resume) ``init`` for CTC on ``data`` into ``out``; rank 0 reports."""
+    if cfg.model.vocab_size != len(vocab):
+        raise Wav2Vec2Error(f"model.vocab_size must be {len(vocab)} for this dictionary")
+    d = cfg.train.data
+    env, device = runner.start(cfg)
+    try:
+        runner.prepare_run_dir(out, cfg, env)
+        sources = [
+            runner.data_source(
+                data / f"{subset}.tsv",
+                cfg,
+                env,
+                train=is_train,
+                labels=data / f"{subset}.{labels}",
+                vocab=vocab,
+            )  # fmt: skip
+            for subset, is_train in ((d.train_subset, True), (d.valid_subset, False))
+        ]
+        task = CTCTask(vocab, cfg.train.freeze_updates, warn_after=cfg.train.valid_interval)
+        result = runner.train_run(
+            out, cfg, task, lambda: build_finetune_model(cfg.model, init, vocab), *sources,
+            env, device,
+        )  # fmt: skip
+        if env.is_main:
+            runner.report(out, result)
+    finally:
+        runner.finish(env)
+    return result

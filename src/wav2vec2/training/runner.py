@@ -144,5 +144,15 @@ def start(run: RunConfig) -> tuple[DistEnv, torch.device]:
     return env, device
 
 
+def report(out: Path, result: FitResult) -> None:
+    from wav2vec2.training.plots import plot_run
+
+    plots = plot_run(out)
+    print(f"done: update {result.update}; last checkpoint {result.last_checkpoint}")
+    if result.best_checkpoint:
+        print(f"best checkpoint (model directory): {result.best_checkpoint}")
+    print(f"plots: {out / 'plots'} ({len(plots)} files); log: {out / 'log.jsonl'}")
+
+
 def finish(env: DistEnv) -> None:
     shutdown(env)
