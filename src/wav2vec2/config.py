@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.serialization import dataclass_from_dict
+from wav2vec2.serialization import dataclass_from_dict, set_dotted
 
 ConvLayer = tuple[int, int, int]  # (out_channels, kernel, stride)
 
@@ -176,15 +176,10 @@ class Wav2Vec2Config:
         """Return a copy with dotted keys replaced, e.g. ``transformer.layers=6``."""
         cfg = self.to_dict()
         for key, value in changes.items():
-            node = cfg
-            *parents, leaf = key.split(".")
-            for p in parents:
-                if not isinstance(node.get(p), dict):
-                    raise Wav2Vec2Error(f"unknown config key {key!r}")
-                node = node[p]
-            if leaf not in node:
-                raise Wav2Vec2Error(f"unknown config key {key!r}")
-            node[leaf] = value
+            try:
+                set_dotted(cfg, key, value)
+            except KeyError:
+                raise Wav2Vec2Error(f"unknown config key {key!r}") from None
         return Wav2Vec2Config.from_dict(cfg)
 
     # -- serialization --------------------------------------------------------------------

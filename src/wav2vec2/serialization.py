@@ -42,3 +42,16 @@ def _convert(tp: Any, value: Any) -> Any:
     if tp is float and isinstance(value, int):
         return float(value)
     return value
+
+
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``tree["a"]["b"] = value`` for ``dotted="a.b"``; KeyError if the path is unknown."""
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for p in parents:
+        if not isinstance(node.get(p), dict):
+            raise KeyError(dotted)
+        node = node[p]
+    if leaf not in node:
+        raise KeyError(dotted)
+    node[leaf] = value

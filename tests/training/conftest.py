@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wav2vec2.demo import synth_utterance
+
+def synth_utterance(rng: np.random.Generator, seconds: float, sr: int = 16_000) -> np.ndarray:
+    """A voiced, pitch-varying signal with syllable-rate amplitude modulation and pauses."""
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = rng.uniform(90, 220) * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.2, 1.0) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    wave = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * t), 0, None) ** 0.5
+    wave = wave * envelope + 0.02 * rng.standard_normal(len(t))
+    return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
+
 
 TINY_MODEL = {
     "model.feature_encoder.conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2],

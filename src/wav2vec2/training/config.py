@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.serialization import dataclass_from_dict
+from wav2vec2.serialization import dataclass_from_dict, set_dotted
 
 
 @dataclass(frozen=True)
@@ -133,26 +133,15 @@ def apply_overrides(run: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     model = run.model.to_dict()
     train = run.train.to_dict()
     for key, value in overrides.items():
-        if key.startswith("model."):
-            _set(model, key[len("model.") :], value, key)
-        else:
-            _set(train, key[len("train.") :] if key.startswith("train.") else key, value, key)
+        tree, dotted = (model, key[6:]) if key.startswith("model.") else (train, key)
+        try:
+            set_dotted(tree, dotted[6:] if dotted.startswith("train.") else dotted, value)
+        except KeyError:
+            raise Wav2Vec2Error(f"unknown setting {key!r}") from None
     try:
         return RunConfig(run.task, Wav2Vec2Config.from_dict(model), TrainConfig.from_dict(train))
     except (KeyError, TypeError, ValueError) as exc:
         raise Wav2Vec2Error(f"invalid setting ({exc})") from None
-
-
-def _set(tree: dict[str, Any], dotted: str, value: Any, original: str) -> None:
-    *parents, leaf = dotted.split(".")
-    node = tree
-    for p in parents:
-        if not isinstance(node.get(p), dict):
-            raise Wav2Vec2Error(f"unknown setting {original!r}")
-        node = node[p]
-    if leaf not in node:
-        raise Wav2Vec2Error(f"unknown setting {original!r}")
-    node[leaf] = value
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
