@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -223,12 +224,15 @@ def worker(args: argparse.Namespace) -> None:
             wall.append(time.perf_counter() - w0)
             cpu.append(time.process_time() - c0)
 
+    finite = [math.isfinite(x) for x in losses]
     result: dict[str, Any] = {
         "impl": args.worker,
         "step_s": wall,
         "cpu_s": cpu,
         "cpu_per_wall": sum(cpu) / sum(wall),
-        "losses": losses,
+        # Per step, warmup included; null where the loss was NaN or infinite (strict JSON).
+        "losses": [x if ok else None for x, ok in zip(losses, finite)],
+        "first_nonfinite_step": None if all(finite) else finite.index(False),
         "setup_rss_mib": setup_rss,
         # ru_maxrss is in KiB on Linux. After the reset it is the peak since training began.
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -325,8 +329,12 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         pair = {r["impl"]: r for r in runs if r["repeat"] == rep}
         if len(pair) == 2:
             paired.append(
-                statistics.median(pair["transformers"]["step_s"])
-                / statistics.median(pair["ours"]["step_s"])
+                {
+                    "repeat": rep,
+                    "ratio": statistics.median(pair["transformers"]["step_s"])
+                    / statistics.median(pair["ours"]["step_s"]),
+                    "noisy": any(r["noisy"] for r in pair.values()),
+                }
             )
     out["paired_ratios"] = paired
     out["peak_rss_ratio_theirs_over_ours"] = (
@@ -355,7 +363,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['peak_rss_mib']:.0f} | {r['setup_rss_mib']:.0f} "
             f"| {r['median_cpu_per_wall']:.2f} |"
         )
-    paired = ", ".join(f"{x:.2f}" for x in s["paired_ratios"])
+    # A star marks a repeat where either run was flagged as noisy.
+    paired = ", ".join(f"{x['ratio']:.2f}{'*' if x['noisy'] else ''}" for x in s["paired_ratios"])
     lines += [
         "",
         f"Step time ratio transformers / ours: **{s['ratio_theirs_over_ours']:.2f}** "
@@ -371,6 +380,14 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['repeat']} | {r['impl']} | {statistics.median(r['step_s']):.3f} "
             f"| {r['cpu_per_wall']:.2f} | {r['probe_gflops']:.0f} | {r['noisy'] or ''} |"
         )
+    for r in result["runs"]:
+        if r.get("first_nonfinite_step") is not None:
+            lines.append(
+                f"\nNote: {r['impl']}'s loss became non-finite at step "
+                f"{r['first_nonfinite_step']} (0-based, warmup included); later steps ran on "
+                "NaN weights."
+            )
+            break
     return "\n".join(lines)
 
 
@@ -475,7 +492,7 @@ def main() -> None:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    out_path.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     for impl, table in profiles.items():
         print(f"\n### profile of one step: {impl}\n\n```\n{table}\n```")
     print(markdown(result))
