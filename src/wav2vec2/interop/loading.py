@@ -94,8 +94,12 @@ def read_checkpoint(source: str | Path) -> LoadedCheckpoint:
 
 
 def build_model(ckpt: LoadedCheckpoint, device: str | torch.device = "cpu") -> Wav2Vec2Model:
-    model = Wav2Vec2Model(ckpt.config)
-    missing, unexpected = model.load_state_dict(ckpt.state_dict, strict=False)
+    # Built on the meta device and given the loaded tensors directly: no random init and no
+    # second copy of the weights (half the peak memory of init-then-copy).
+    with torch.device("meta"):
+        model = Wav2Vec2Model(ckpt.config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.state_dict.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
         raise Wav2Vec2Error(
             f"weights do not match the config ({ckpt.source}): "
