@@ -38,7 +38,7 @@ class DemoPlan:
     examples: int = 5  # test files printed side by side
 
 
-FULL = DemoPlan(hours=1.5, pretrain_updates=600, finetune_updates=800, freeze_updates=100)
+FULL = DemoPlan(hours=1.5, pretrain_updates=400, finetune_updates=1000, freeze_updates=100)
 QUICK = DemoPlan(hours=0.4, pretrain_updates=60, finetune_updates=150, freeze_updates=20)
 
 # Pretraining on a CPU: 4 s crops, about 10 s of audio per update.

@@ -86,3 +86,13 @@ def test_bad_training_file_is_skipped_not_fatal(tiny_corpus, tmp_path, bad, capl
             "--config", settings_file(tmp_path, **SETTINGS)]  # fmt: skip
     assert main(argv) == 0
     assert victim.name in caplog.text
+
+
+def test_bf16_autocast_trains(tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    argv = ["pretrain", "--data", str(tiny_corpus), "--out", str(out), "--max-updates", "2",
+            "--config", settings_file(tmp_path, **SETTINGS, precision="bf16")]  # fmt: skip
+    assert main(argv) == 0
+    train = [r for r in read_log(out / "log.jsonl") if r["split"] == "train"]
+    assert len(train) == 2 and all(r["skipped"] == 0 for r in train)
+    assert all(r["loss"] == r["loss"] and r["loss"] < 20 for r in train)  # finite, sane
