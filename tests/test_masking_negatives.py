@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from wav2vec2.models.masking import compute_span_mask
@@ -76,3 +77,14 @@ def test_negatives_in_transformers_layout():
     assert flat.shape == (2, 10, 4)
     assert set(flat[1, 0].tolist()) == {19} and set(flat[1, 9].tolist()) == {10}
     assert (flat[0, 0] == 0).all()
+
+
+def test_zero_mask_prob_masks_nothing():
+    # fairseq applies no time mask at all when mask_prob is 0, not even min_masks spans.
+    from wav2vec2 import SMALL, Wav2Vec2Model
+
+    cfg = SMALL.with_overrides(**{"masking.time_prob": 0.0, "masking.time_min_masks": 2})
+    model = Wav2Vec2Model(cfg)
+    assert model.sample_time_mask(2, 100, torch.tensor([100, 80]), gen()) is None
+    with pytest.raises(ValueError, match="time_prob is 0"):
+        model.pretrain(torch.randn(1, 16000), generator=gen())

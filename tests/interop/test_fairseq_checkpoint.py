@@ -16,7 +16,6 @@ import argparse
 import collections
 import contextlib
 import enum
-import re
 import sys
 import types
 import typing
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fairseq_names import fairseq_name
 from wav2vec2.config import (
     PAPER_CONV_LAYERS,
     FeatureEncoderConfig,
@@ -115,27 +115,6 @@ CTC_CONFIG = Wav2Vec2Config(
     final_dropout=0.05,
 )  # fmt: skip
 
-# Our parameter names -> fairseq's (written independently of the reader's table).
-OURS_TO_FAIRSEQ: tuple[tuple[str, str], ...] = (
-    (r"feature_encoder\.blocks\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),
-    (r"feature_encoder\.blocks\.(\d+)\.norm\.", r"feature_extractor.conv_layers.\1.2.1."),
-    (r"feature_norm\.", "layer_norm."),
-    (r"feature_projection\.", "post_extract_proj."),
-    (r"mask_embedding$", "mask_emb"),
-    (r"encoder\.pos_conv\.conv\.parametrizations\.weight\.original0$",
-     "encoder.pos_conv.0.weight_g"),
-    (r"encoder\.pos_conv\.conv\.parametrizations\.weight\.original1$",
-     "encoder.pos_conv.0.weight_v"),
-    (r"encoder\.pos_conv\.conv\.", "encoder.pos_conv.0."),
-    (r"encoder\.layers\.(\d+)\.attention_norm\.", r"encoder.layers.\1.self_attn_layer_norm."),
-    (r"encoder\.layers\.(\d+)\.attention\.", r"encoder.layers.\1.self_attn."),
-    (r"encoder\.layers\.(\d+)\.feed_forward\.", r"encoder.layers.\1."),
-    (r"encoder\.layers\.(\d+)\.final_norm\.", r"encoder.layers.\1.final_layer_norm."),
-    (r"encoder\.layer_norm\.", "encoder.layer_norm."),
-    (r"quantizer\.codevectors$", "quantizer.vars"),
-    (r"(quantizer\.weight_proj|project_q|final_proj)\.", r"\1."),
-)  # fmt: skip
-
 
 def fairseq_weights(config: Wav2Vec2Config, ctc: bool) -> tuple[dict, dict]:
     """(our state dict, the same tensors under fairseq's names)."""
@@ -146,14 +125,8 @@ def fairseq_weights(config: Wav2Vec2Config, ctc: bool) -> tuple[dict, dict]:
         if key.startswith("ctc_head."):
             fs["w2v_encoder.proj." + key.removeprefix("ctc_head.")] = value
             continue
-        for pattern, target in OURS_TO_FAIRSEQ:
-            m = re.match(pattern, key)
-            if m:
-                name = m.expand(target) + key[m.end() :]
-                fs[("w2v_encoder.w2v_model." if ctc else "") + name] = value
-                break
-        else:
-            raise AssertionError(f"no fairseq name for {key}")
+        name = fairseq_name(key, layer_norm=config.feature_encoder.norm == "layer")
+        fs[("w2v_encoder.w2v_model." if ctc else "") + name] = value
     fs["encoder.embed_positions._float_tensor"] = torch.zeros(1)  # a buffer to ignore
     return ours, fs
 

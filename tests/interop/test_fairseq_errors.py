@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from fairseq_names import fairseq_name
 from wav2vec2.config import (
     FeatureEncoderConfig,
     QuantizerConfig,
@@ -38,35 +38,12 @@ CONFIG = Wav2Vec2Config(
     "transformer.layerdrop": 0.0, "dropout_input": 0.0,
 })  # fmt: skip
 
-# Our names -> fairseq's, enough for this model.
-TO_FAIRSEQ = (
-    (r"feature_encoder\.blocks\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),
-    (r"feature_encoder\.blocks\.(\d+)\.norm\.", r"feature_extractor.conv_layers.\1.2."),
-    (r"feature_norm\.", "layer_norm."),
-    (r"mask_embedding$", "mask_emb"),
-    (r"encoder\.pos_conv\.conv\.parametrizations\.weight\.original0$",
-     "encoder.pos_conv.0.weight_g"),
-    (r"encoder\.pos_conv\.conv\.parametrizations\.weight\.original1$",
-     "encoder.pos_conv.0.weight_v"),
-    (r"encoder\.pos_conv\.conv\.", "encoder.pos_conv.0."),
-    (r"encoder\.layers\.(\d+)\.attention_norm\.", r"encoder.layers.\1.self_attn_layer_norm."),
-    (r"encoder\.layers\.(\d+)\.attention\.", r"encoder.layers.\1.self_attn."),
-    (r"encoder\.layers\.(\d+)\.feed_forward\.", r"encoder.layers.\1."),
-    (r"encoder\.layers\.(\d+)\.final_norm\.", r"encoder.layers.\1.final_layer_norm."),
-    (r"quantizer\.codevectors$", "quantizer.vars"),
-    (r"", ""),  # the rest keeps its name
-)  # fmt: skip
-
 
 def fairseq_weights(prefix: str = "") -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in Wav2Vec2Model(CONFIG).state_dict().items():
-        for pattern, target in TO_FAIRSEQ:
-            m = re.match(pattern, key)
-            if m:
-                out[prefix + m.expand(target) + key[m.end() :]] = value
-                break
-    return out
+    return {
+        prefix + fairseq_name(key, layer_norm=False): value
+        for key, value in Wav2Vec2Model(CONFIG).state_dict().items()
+    }
 
 
 def pretraining_args(**changes) -> argparse.Namespace:

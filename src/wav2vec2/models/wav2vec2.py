@@ -101,8 +101,12 @@ class Wav2Vec2Model(nn.Module):
 
     def sample_time_mask(
         self, batch: int, frames: int, frame_lengths: Tensor | None, generator=None
-    ) -> Tensor:
+    ) -> Tensor | None:
+        """(B, T) steps to mask, or None when ``time_prob`` is 0 (fairseq applies no mask at
+        all then, not even ``time_min_masks`` spans)."""
         m = self.cfg.masking
+        if m.time_prob <= 0:
+            return None
         return compute_span_mask(
             (batch, frames),
             m.time_prob,
@@ -152,6 +156,8 @@ class Wav2Vec2Model(nn.Module):
         frame_lengths = None if lengths is None else self.frame_lengths(lengths)
         if mask_time is None:
             mask_time = self.sample_time_mask(batch, frames, frame_lengths, generator)
+        if mask_time is None:
+            raise ValueError("pretraining needs masked steps: model.masking.time_prob is 0")
         mask_time = mask_time.to(waveforms.device)
         mask_channel = self.sample_channel_mask(batch, generator) if self.training else None
         if mask_channel is not None:
