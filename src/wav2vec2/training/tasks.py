@@ -234,8 +234,10 @@ class CTCTask:
             return []
         self._warned = True
         return [
+            # "Empty" also covers frames that are all word boundaries: no letter at all.
             f"the model emits only blanks ({100 * valid['empty_hypotheses']:.0f}% of validation "
-            f"transcripts are empty, {100 * valid['blank_frames']:.0f}% of frames blank) at "
+            f"transcripts are empty; {100 * valid['blank_frames']:.0f}% of frames are blank, the "
+            f"rest word boundaries) at "
             f"update {update}. Usual causes: too few updates after unfreezing (fairseq's "
             "recipes run thousands), a learning rate too high (stuck) or too low, the "
             "Transformer frozen for too long (freeze_updates), labels that do not match the "
