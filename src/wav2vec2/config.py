@@ -257,14 +257,13 @@ SMALL = Wav2Vec2Config(
     # frame (neighbouring frames rarely share a code), the context cannot predict them and
     # training sits at loss ln(K+1) with the context collapsed to a constant. With V=16 the
     # targets are coarse enough to be predictable and training leaves that plateau within
-    # a few hundred updates (V=128: never in 4000; V=32: after ~400; docs/pretraining.md).
+    # a few hundred updates (V=128: never in 4000; V=32: after ~350; docs/pretraining.md).
     # A CPU run lasts thousands of updates, not 400k: anneal the temperature 2 -> 0.5 over
     # about 2000 updates (0.9993**2000 = 0.25) instead of fairseq's 0.999995 per update.
     quantizer=QuantizerConfig(entries=16, codevector_dim=128, temperature_decay=0.9993),
     # K=20 distractors: a 3 s crop has only ~75 masked steps. No feature penalty, as in
-    # fairseq's LARGE-LV60K recipe (loss_weights [0.1, 0]): at this scale the penalty
-    # (weight 10 for BASE) dominates the encoder's gradient and collapses the features
-    # (measured in docs/pretraining.md).
+    # fairseq's LARGE-LV60K recipe (loss_weights [0.1, 0]); the runs that left the plateau
+    # (docs/pretraining.md) were all made without it.
     pretraining=PretrainingConfig(final_dim=128, num_negatives=20, feature_penalty_weight=0.0),
 )
 

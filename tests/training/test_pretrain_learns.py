@@ -8,7 +8,6 @@ above chance and above where it started, with a healthy codebook.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from wav2vec2.corpus.make import make_corpus, missing_packages
 from wav2vec2.corpus.plan import CorpusConfig
 from wav2vec2.corpus.sources import austen_folder
 from wav2vec2.training.config import PRETRAIN_RECIPES, RunConfig, apply_overrides
+from wav2vec2.training.metrics import LOG_FILE, read_log
 from wav2vec2.training.pretrain import run_pretraining
 
 UPDATES = 600
@@ -45,8 +45,7 @@ def test_small_preset_leaves_the_plateau_on_speech(speech: Path, tmp_path: Path)
         },
     )
     run_pretraining(speech, tmp_path / "run", cfg)
-    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
-    valid = [r for r in records if r.get("split") == "valid"]
+    valid = [r for r in read_log(tmp_path / "run" / LOG_FILE) if r.get("split") == "valid"]
     assert len(valid) == UPDATES // 100
     chance = 1 / (SMALL.pretraining.num_negatives + 1)
     first, last = valid[0], valid[-1]

@@ -102,7 +102,7 @@ class RunConfig:
 # CPU run of about half an hour).
 PRETRAIN_RECIPES: dict[str, TrainConfig] = {
     "small": TrainConfig(
-        # About 15 minutes on 2 CPU cores (5-6 updates/s).
+        # 18.8 minutes on 2 CPU cores (4.4-5 updates/s, measured in docs/pretraining.md).
         max_updates=5000,
         log_interval=25,
         valid_interval=250,
