@@ -49,6 +49,12 @@ def barrier(env: DistEnv) -> None:
         dist.barrier()
 
 
-def shutdown(env: DistEnv) -> None:
+def shutdown(env: DistEnv, *, together: bool) -> None:
+    """Leave the process group. ``together`` (a clean finish): wait for every rank first.
+    Rank 0 still reports (plots) after training, and a rank that tears gloo down while a
+    peer holds the connection was seen to abort at exit (SIGABRT under torchrun). After an
+    error the peers may sit in another collective, so a failing rank leaves at once."""
     if env.enabled and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()

@@ -78,8 +78,7 @@ def run_finetuning(
     if cfg.model.vocab_size != len(vocab):
         raise Wav2Vec2Error(f"model.vocab_size must be {len(vocab)} for this dictionary")
     d = cfg.train.data
-    env, device = runner.start(cfg)
-    try:
+    with runner.session(cfg) as (env, device):
         runner.prepare_run_dir(out, cfg, env)
         sources = [
             runner.data_source(
@@ -99,6 +98,4 @@ def run_finetuning(
         )  # fmt: skip
         if env.is_main:
             runner.report(out, result)
-    finally:
-        runner.finish(env)
     return result

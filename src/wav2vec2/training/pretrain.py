@@ -14,8 +14,7 @@ from wav2vec2.training.trainer import FitResult
 def run_pretraining(data: Path, out: Path, cfg: RunConfig) -> FitResult:
     """Train (or resume) ``cfg`` on ``data``'s manifests into ``out``; rank 0 reports."""
     d = cfg.train.data
-    env, device = runner.start(cfg)
-    try:
+    with runner.session(cfg) as (env, device):
         runner.prepare_run_dir(out, cfg, env)
         train = runner.data_source(data / f"{d.train_subset}.tsv", cfg, env, train=True)
         valid = runner.data_source(data / f"{d.valid_subset}.tsv", cfg, env, train=False)
@@ -24,6 +23,4 @@ def run_pretraining(data: Path, out: Path, cfg: RunConfig) -> FitResult:
         )
         if env.is_main:
             runner.report(out, result)
-    finally:
-        runner.finish(env)
     return result

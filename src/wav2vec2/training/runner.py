@@ -7,8 +7,10 @@ grow to train longer) is refused, so a resumed run is the run that was started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +137,20 @@ def train_run(
     return trainer.fit()
 
 
-def start(run: RunConfig) -> tuple[DistEnv, torch.device]:
+@contextlib.contextmanager
+def session(run: RunConfig) -> Iterator[tuple[DistEnv, torch.device]]:
+    """The device and, under torchrun, the process group for one training command."""
     device = resolve_device(run.train.device)
     env = init_from_env(device)
     if env.enabled and device.type == "cuda":
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
-    return env, device
+    clean = False
+    try:
+        yield env, device
+        clean = True
+    finally:
+        shutdown(env, together=clean)
 
 
 def report(out: Path, result: FitResult) -> None:
@@ -152,7 +161,3 @@ def report(out: Path, result: FitResult) -> None:
     if result.best_checkpoint:
         print(f"best checkpoint (model directory): {result.best_checkpoint}")
     print(f"plots: {out / 'plots'} ({len(plots)} files); log: {out / 'log.jsonl'}")
-
-
-def finish(env: DistEnv) -> None:
-    shutdown(env)
