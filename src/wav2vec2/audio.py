@@ -41,6 +41,14 @@ def to_mono_16k(data: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE) -> 
     return mono
 
 
+def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``x`` ``factor`` times faster, as sox's ``speed`` effect: resample by 1/factor,
+    so tempo and pitch (and formants, like another vocal tract length) change together."""
+    if factor == 1.0:
+        return x
+    return soxr.resample(x, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ").astype(np.float32)
+
+
 def normalize(wave: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance (eps 1e-7 inside the sqrt, as transformers)."""
     wave = wave.astype(np.float32)

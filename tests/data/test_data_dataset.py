@@ -139,3 +139,25 @@ def test_bad_files_are_dropped_with_a_warning(with_bad_files, caplog):
     assert batch.dropped == (bad[0].path,)
     assert len(caplog.records) == 1 and "corrupt.wav" in caplog.records[0].getMessage()
     assert collate(bad) is None  # the trainer skips the step
+
+
+def test_speed_perturbation_is_drawn_per_item_and_epoch(corpus):
+    manifest, lengths = corpus
+    factors = (0.9, 1.0, 1.1)
+    ds = AudioDataset(manifest, pad=True, seed=3, speed_factors=factors)
+    plain = AudioDataset(manifest, pad=True, seed=3)
+    seen = set()
+    for epoch in range(3):
+        for i in range(len(ds)):
+            n = len(ds[(i, epoch)].wave)
+            # each item plays at one of the factors: its length is the original / factor
+            factor = min(factors, key=lambda f: abs(n - lengths[i] / f))
+            assert abs(n - lengths[i] / factor) <= 2
+            seen.add(factor)
+            # the draw depends on (seed, epoch, index) alone: a resumed run sees the same audio
+            assert torch.equal(ds[(i, epoch)].wave, ds[(i, epoch)].wave)
+            if factor == 1.0:
+                assert torch.equal(ds[(i, epoch)].wave, plain[(i, epoch)].wave)
+    assert seen == set(factors)
+    with pytest.raises(ValueError, match="speed factors"):
+        AudioDataset(manifest, pad=True, seed=0, speed_factors=(3.0,))

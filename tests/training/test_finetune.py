@@ -64,8 +64,12 @@ def test_finetune_lowers_ctc_loss_and_emits_letters(finetuned, tone_corpus):
 
 def test_freeze_schedule_and_frozen_feature_encoder(tone_corpus, tiny_pretrained, tmp_path):
     out = tmp_path / "run"
-    config = settings_file(tmp_path, False, **{**FT, "freeze_updates": 3, "save_interval": 3})
+    # with speed perturbation on, so its wiring through a resumed run is exercised too
+    settings = {**FT, "freeze_updates": 3, "save_interval": 3, "data.speed_perturb": [0.9, 1.1]}
+    config = settings_file(tmp_path, False, **settings)
     assert main(finetune_argv(tone_corpus, tiny_pretrained, out, 3, config)) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["train"]["data"]["speed_perturb"] == [0.9, 1.1]
     init = load_model(tiny_pretrained).state_dict()
     frozen = load_model(out / "checkpoints" / "update_00000003").state_dict()
     for key, value in frozen.items():

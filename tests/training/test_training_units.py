@@ -55,6 +55,15 @@ def test_overrides_route_to_model_or_training():
     assert RunConfig.from_dict(json.loads(json.dumps(run.to_dict()))) == run
 
 
+def test_speed_perturb_setting_parses_and_is_checked():
+    run = RunConfig("finetune", SMALL, PRETRAIN_RECIPES["small"])
+    run = apply_overrides(run, parse_set(["data.speed_perturb=[0.9,1.0,1.1]"]))
+    assert run.train.data.speed_perturb == (0.9, 1.0, 1.1)
+    assert RunConfig.from_dict(json.loads(json.dumps(run.to_dict()))) == run
+    with pytest.raises(Wav2Vec2Error, match="speed_perturb"):
+        apply_overrides(run, {"data.speed_perturb": [0.1]})
+
+
 def test_checkpoint_round_trip_restores_optimizer_and_rng(tmp_path):
     torch.manual_seed(0)
     model = Wav2Vec2Model(SMALL)

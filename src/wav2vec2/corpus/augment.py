@@ -11,7 +11,8 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
+
+from wav2vec2.audio import speed_perturb
 
 NOISE_KINDS = ("white", "pink", "brown")
 
@@ -75,13 +76,6 @@ def draw_spec(config: AugmentConfig, rng: random.Random) -> AugmentSpec:
         noise=noise,
         seed=seed,
     )
-
-
-def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
-    """Play ``x`` ``factor`` times faster: resample by 1/factor (tempo and pitch change)."""
-    if factor == 1.0:
-        return x
-    return soxr.resample(x, 16000 * factor, 16000, quality="HQ").astype(np.float32)
 
 
 def room_response(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:

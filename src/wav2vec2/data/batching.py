@@ -138,7 +138,8 @@ def crop_offset(seed: int, epoch: int, index: int, slack: int, stream: int = 0) 
     """A start offset in ``[0, slack]`` drawn from ``(seed, epoch, index, stream)`` alone.
 
     ``stream`` separates the dataset's crop to ``max_sample_size`` (0) from the collater's
-    crop to the batch's shortest item (1), so the two draws are independent.
+    crop to the batch's shortest item (1) and the dataset's choice of speed factor (2), so
+    the draws are independent.
     """
     if slack <= 0:
         return 0

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from wav2vec2.audio import audio_info, load_audio
+from wav2vec2.audio import audio_info, load_audio, speed_perturb
 from wav2vec2.audio import normalize as normalize_wave
 from wav2vec2.data.batching import Collater, Item, crop_offset
 from wav2vec2.data.manifest import read_labels, read_manifest
@@ -69,7 +69,11 @@ class AudioDataset(Dataset):
         labels_path: ``.ltr`` file with one line per manifest entry (``H E L L O | ...``).
         vocab: maps letters to ids; required with ``labels_path``.
         pad: passed to the collater: pad to the longest (True) or crop to the shortest.
-        seed: with epoch and index, fixes every crop offset.
+        seed: with epoch and index, fixes every crop offset and speed factor.
+        speed_factors: speed perturbation (Ko et al. 2015, Kaldi's 0.9/1.0/1.1): each item,
+            each epoch, plays at one of these speeds, drawn from (seed, epoch, index), so
+            a resumed run sees the same audio. Empty: off. Sizes (and so ``max_tokens``)
+            are those of the manifest: a 0.9 item is 11% longer than its size says.
 
     ``dataset[i]`` or ``dataset[(i, epoch)]`` returns an :class:`Item`; the DataLoader built
     by :func:`wav2vec2.data.loader.build_loader` passes the epoch with each index.
@@ -88,9 +92,13 @@ class AudioDataset(Dataset):
         vocab: Vocabulary | None = None,
         pad: bool,
         seed: int,
+        speed_factors: tuple[float, ...] = (),
     ) -> None:
         if labels_path is not None and vocab is None:
             raise ValueError("labels_path needs a vocab to encode the labels")
+        if any(not 0.5 <= f <= 2.0 for f in speed_factors):
+            raise ValueError(f"speed factors must be in [0.5, 2], got {speed_factors}")
+        self.speed_factors = tuple(float(f) for f in speed_factors)
         self.sample_rate = sample_rate
         self.max_sample_size = max_sample_size
         self.min_valid_samples = min_valid_samples
@@ -176,6 +184,9 @@ class AudioDataset(Dataset):
             return Item(index, epoch, path, None, target, _too_short(path, len(wave), self))
         if not np.isfinite(wave).all():
             return Item(index, epoch, path, None, target, f"{path}: non-finite samples")
+        if self.speed_factors:
+            pick = crop_offset(self.seed, epoch, index, len(self.speed_factors) - 1, stream=2)
+            wave = speed_perturb(wave, self.speed_factors[pick])
         if self.normalize:
             wave = normalize_wave(wave)
         if self._labels is None and self.max_sample_size is not None:

@@ -50,6 +50,14 @@ class DataConfig:
     max_sample_size: int = 250_000  # fs: task.max_sample_size (crop length, samples)
     min_sample_size: int = 32_000  # fs: task.min_sample_size
     num_workers: int = 2  # fs: dataset.num_workers
+    # Speed perturbation of training items (ours; fairseq has none): e.g. [0.9, 1.0, 1.1].
+    speed_perturb: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if any(not 0.5 <= f <= 2.0 for f in self.speed_perturb):
+            raise ValueError(
+                f"data.speed_perturb factors must be in [0.5, 2], got {list(self.speed_perturb)}"
+            )
 
 
 @dataclass(frozen=True)

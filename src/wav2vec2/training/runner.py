@@ -93,6 +93,7 @@ def data_source(
         vocab=vocab,
         pad=finetune or not train,  # pretraining crops to the shortest, like fairseq
         seed=run.train.seed,
+        speed_factors=d.speed_perturb if train else (),
     )
     if len(dataset) == 0:
         if train:
