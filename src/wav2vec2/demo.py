@@ -40,10 +40,7 @@ class DemoPlan:
 
 # Measured on 2 CPU cores: pretraining runs at 4.5-5 updates/s (SMALL recipe, 12 s of audio
 # per update) and fine-tuning at about 2 updates/s (40 s of labeled audio per update).
-# Most of the time goes to pretraining: fine-tuning on 10 minutes stops improving after a
-# few hundred updates, while a longer-pretrained model fine-tunes to a lower error
-# (measured, docs/finetuning.md).
-FULL = DemoPlan(hours=3.0, pretrain_updates=3200, finetune_updates=600, freeze_updates=50)
+FULL = DemoPlan(hours=1.5, pretrain_updates=1500, finetune_updates=1500, freeze_updates=50)
 QUICK = DemoPlan(hours=0.4, pretrain_updates=150, finetune_updates=150, freeze_updates=20)
 
 # Pretraining: the SMALL preset's own recipe (four 3 s crops per update, lr 5e-4), shortened.
