@@ -41,6 +41,16 @@ def to_mono_16k(data: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE) -> 
     return mono
 
 
+SPEED_RANGE = (0.5, 2.0)  # speed perturbation factors allowed
+
+
+def check_speed_factors(factors, what: str = "speed factors") -> None:
+    """Raise ValueError unless every factor is within :data:`SPEED_RANGE`."""
+    low, high = SPEED_RANGE
+    if any(not low <= f <= high for f in factors):
+        raise ValueError(f"{what} must be in [{low:g}, {high:g}], got {list(factors)}")
+
+
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
     """Play ``x`` ``factor`` times faster, as sox's ``speed`` effect: resample by 1/factor,
     so tempo and pitch (and formants, like another vocal tract length) change together."""

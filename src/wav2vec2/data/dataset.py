@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from wav2vec2.audio import audio_info, load_audio, speed_perturb
+from wav2vec2.audio import audio_info, check_speed_factors, load_audio, speed_perturb
 from wav2vec2.audio import normalize as normalize_wave
 from wav2vec2.data.batching import Collater, Item, crop_offset
 from wav2vec2.data.manifest import read_labels, read_manifest
@@ -96,8 +96,7 @@ class AudioDataset(Dataset):
     ) -> None:
         if labels_path is not None and vocab is None:
             raise ValueError("labels_path needs a vocab to encode the labels")
-        if any(not 0.5 <= f <= 2.0 for f in speed_factors):
-            raise ValueError(f"speed factors must be in [0.5, 2], got {speed_factors}")
+        check_speed_factors(speed_factors)
         self.speed_factors = tuple(float(f) for f in speed_factors)
         self.sample_rate = sample_rate
         self.max_sample_size = max_sample_size

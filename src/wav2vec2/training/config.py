@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from wav2vec2.audio import check_speed_factors
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.serialization import dataclass_from_dict, set_dotted
@@ -54,10 +55,7 @@ class DataConfig:
     speed_perturb: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if any(not 0.5 <= f <= 2.0 for f in self.speed_perturb):
-            raise ValueError(
-                f"data.speed_perturb factors must be in [0.5, 2], got {list(self.speed_perturb)}"
-            )
+        check_speed_factors(self.speed_perturb, "data.speed_perturb factors")
 
 
 @dataclass(frozen=True)

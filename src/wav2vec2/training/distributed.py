@@ -50,10 +50,10 @@ def barrier(env: DistEnv) -> None:
 
 
 def shutdown(env: DistEnv, *, together: bool) -> None:
-    """Leave the process group. ``together`` (a clean finish): wait for every rank first.
-    Rank 0 still reports (plots) after training, and a rank that tears gloo down while a
-    peer holds the connection was seen to abort at exit (SIGABRT under torchrun). After an
-    error the peers may sit in another collective, so a failing rank leaves at once."""
+    """Leave the process group. ``together`` (a clean finish): wait for every rank first,
+    since rank 0 still reports (plots) after training. After an error the peers may sit in
+    another collective, so a failing rank leaves at once. (The abort seen at exit under
+    torchrun happens later, in interpreter shutdown; ``wav2vec2.__main__`` handles it.)"""
     if env.enabled and dist.is_initialized():
         if together:
             dist.barrier()
