@@ -16,12 +16,14 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[test]'
+	$(PIP) install -q -c constraints.txt -e '.[test,lm]'
 	touch $(STAMP)
 
-# Debian packages for the built-in corpus (TTS voices, text sources).
-system-deps:
+# Debian packages for the built-in corpus (TTS voices, text sources) and for building KenLM;
+# then KenLM's lmplz/build_binary into the venv (n-gram LMs for beam search).
+system-deps: setup
 	bash scripts/install-system-deps.sh
+	bash scripts/build-kenlm.sh $(VENV)
 
 demo: setup system-deps
 	$(VENV)/bin/wav2vec2 demo

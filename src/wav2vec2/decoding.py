@@ -1,5 +1,5 @@
-"""CTC decoding. Greedy (best path) now; beam search with an n-gram LM plugs in beside it
-behind the same ``Decoder`` interface."""
+"""CTC decoding behind one ``Decoder`` interface: greedy (best path) here; lexicon beam
+search with an n-gram LM in :mod:`wav2vec2.beam_search`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ class Hypothesis:
 class Decoder(Protocol):
     def decode(self, logits: Tensor, lengths: Tensor) -> list[Hypothesis]: ...
 
+    def describe(self) -> dict:
+        """The decoding settings, for reports (``evaluate``'s summary JSON)."""
+        ...
+
 
 class GreedyDecoder:
     """Best path: argmax per frame, collapse repeats, drop blanks (Graves et al. 2006)."""
@@ -31,6 +35,9 @@ class GreedyDecoder:
         # Specials (<s>, </s>, <unk>, ...) are not text; a trained model never emits them.
         self.skip = {i for i, t in enumerate(vocab.tokens) if t in vocab.specials}
         self.skip.add(vocab.blank)
+
+    def describe(self) -> dict:
+        return {"decoder": "greedy", "lm": None}
 
     def decode(self, logits: Tensor, lengths: Tensor) -> list[Hypothesis]:
         """logits: (B, T, V); lengths: (B,) valid frames."""

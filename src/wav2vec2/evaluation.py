@@ -1,5 +1,6 @@
 """Evaluate a CTC model on a labeled split: WER and CER with jiwer, a per-utterance TSV and a
-summary JSON that records the model, the data and the decoding settings."""
+summary JSON that records the model, the data and the decoding settings (greedy, or lexicon
+beam search with an n-gram LM, whose weights ``tune_beam`` picks on dev)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import csv
 import io
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.data.manifest import read_labels, read_manifest, words_from_letters
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.inference import Wav2Vec2Inference
@@ -43,6 +46,40 @@ def references(data: Path, split: str, count: int) -> list[str]:
     return refs
 
 
+def labeled_split(data: Path, split: str) -> tuple[list[str], list[str]]:
+    """(audio paths, word transcripts) of SPLIT.tsv with SPLIT.wrd or SPLIT.ltr."""
+    manifest = data / f"{split}.tsv"
+    if not manifest.is_file():
+        raise Wav2Vec2Error("manifest not found", manifest)
+    root, entries = read_manifest(manifest)
+    refs = references(data, split, len(entries))
+    return [str(Path(root) / rel) for rel, _ in entries], refs
+
+
+def tune_beam(
+    model: str | Path,
+    data: str | Path,
+    split: str,
+    lm: str | Path,
+    grid: Sequence[tuple[float, float]],
+    base: BeamSearchConfig | None = None,
+    device: str = "cpu",
+) -> tuple[BeamSearchConfig, list[tuple[BeamSearchConfig, float]]]:
+    """The (lm_weight, word_score) of GRID with the lowest WER on SPLIT (dev, as fairseq's
+    users tune them), and every point's WER. The model runs once; only decoding repeats."""
+    paths, refs = labeled_split(Path(data), split)
+    engine = Wav2Vec2Inference.from_pretrained(model, device)
+    emissions = engine.emissions(paths)
+    base = base or BeamSearchConfig()
+    scores = []
+    for lm_weight, word_score in grid:
+        config = replace(base, lm_weight=lm_weight, word_score=word_score)
+        decoded = engine.decode_emissions(emissions, engine.beam_decoder(lm, config))
+        scores.append((config, rates(error_counts(refs, [t.text for t in decoded]))["wer"]))
+    best = min(scores, key=lambda s: s[1])[0]
+    return best, scores
+
+
 def evaluate(
     model: str | Path,
     data: str | Path,
@@ -50,15 +87,13 @@ def evaluate(
     out_dir: str | Path,
     device: str = "cpu",
     progress: bool = True,
+    lm: str | Path | None = None,
+    beam: BeamSearchConfig | None = None,
 ) -> EvalResult:
+    """WER/CER on SPLIT, greedy or (with ``lm``) lexicon beam search; writes the reports."""
     data, out_dir = Path(data), Path(out_dir)
-    manifest = data / f"{split}.tsv"
-    if not manifest.is_file():
-        raise Wav2Vec2Error("manifest not found", manifest)
-    root, entries = read_manifest(manifest)
-    refs = references(data, split, len(entries))
-    engine = Wav2Vec2Inference.from_pretrained(model, device)
-    paths = [str(Path(root) / rel) for rel, _ in entries]
+    paths, refs = labeled_split(data, split)
+    engine = Wav2Vec2Inference.from_pretrained(model, device, lm=lm, beam=beam)
     start = time.time()
     transcripts = engine.transcribe(paths, progress=progress)
     wall = time.time() - start
@@ -80,7 +115,7 @@ def evaluate(
         "model": str(model),
         "data": str(data.resolve()),
         "split": split,
-        "decoding": {"decoder": "greedy", "lm": None},
+        "decoding": engine.decoder.describe(),
         "metrics": {**metrics, **counts},
         "utterances": len(paths),
         "audio_hours": audio_seconds / 3600,

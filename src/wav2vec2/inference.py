@@ -13,15 +13,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from wav2vec2.audio import load_audio, normalize
+from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.interop.loading import load_model
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.vocab import Vocabulary
 
 Audio = str | Path | np.ndarray
+
+
+@dataclass(frozen=True)
+class Emission:
+    source: str  # as in Transcript
+    duration: float
+    logits: Tensor  # (frames, vocabulary), float32 on the CPU
 
 
 @dataclass(frozen=True)
@@ -47,8 +57,19 @@ class Wav2Vec2Inference:
         self.max_batch_samples = int(max_batch_seconds * self.cfg.sample_rate)
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, device: str = "cpu", **kw) -> Wav2Vec2Inference:
-        return cls(load_model(source, device), device, **kw)
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        device: str = "cpu",
+        lm: str | Path | None = None,
+        beam: BeamSearchConfig | None = None,
+        **kw,
+    ) -> Wav2Vec2Inference:
+        """Load a model; with ``lm`` (an LM directory), decode by lexicon beam search."""
+        engine = cls(load_model(source, device), device, **kw)
+        if lm is not None:
+            engine._decoder = engine.beam_decoder(lm, beam or BeamSearchConfig())
+        return engine
 
     # -- audio ------------------------------------------------------------------------------
     def load(self, audio: Audio) -> np.ndarray:
@@ -105,12 +126,31 @@ class Wav2Vec2Inference:
     @property
     def decoder(self) -> Decoder:
         if self._decoder is None:
-            if self.model.ctc_head is None:
-                raise Wav2Vec2Error("this model has no CTC head: it cannot transcribe")
-            if self.model.vocab is None:
-                raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")
-            self._decoder = GreedyDecoder(self.model.vocab)
+            self._decoder = GreedyDecoder(self._vocab())
         return self._decoder
+
+    def beam_decoder(self, lm: str | Path, config: BeamSearchConfig) -> LexiconBeamDecoder:
+        """Lexicon beam search with the LM directory ``lm`` (``wav2vec2 lm build``)."""
+        return LexiconBeamDecoder(self._vocab(), lm, config)
+
+    def _vocab(self) -> Vocabulary:
+        if self.model.ctc_head is None:
+            raise Wav2Vec2Error("this model has no CTC head: it cannot transcribe")
+        if self.model.vocab is None:
+            raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")
+        return self.model.vocab
+
+    def _forward(self, waves: Sequence[np.ndarray], progress: bool):
+        """(batch indices, logits (B, T, V), valid frames (B,)) per length-bucketed batch."""
+        bar = tqdm(total=len(waves), unit="utt", disable=not progress, dynamic_ncols=True)
+        try:
+            for batch in list(self._batches(waves)):
+                bar.update(len(batch))
+                x, lengths = self._collate([waves[i] for i in batch])
+                out = self.model.ctc(x, lengths)
+                yield batch, out.logits, out.frame_lengths
+        finally:
+            bar.close()
 
     @torch.inference_mode()
     def transcribe(self, audios: Sequence[Audio], progress: bool = False) -> list[Transcript]:
@@ -118,15 +158,33 @@ class Wav2Vec2Inference:
         decoder = self.decoder
         waves = [self.load(a) for a in audios]
         results: list[Transcript | None] = [None] * len(waves)
-        batches = list(self._batches(waves))
-        bar = tqdm(total=len(waves), unit="utt", disable=not progress, dynamic_ncols=True)
-        for batch in batches:
-            bar.update(len(batch))
-            x, lengths = self._collate([waves[i] for i in batch])
-            out = self.model.ctc(x, lengths)
-            for i, hyp in zip(batch, decoder.decode(out.logits, out.frame_lengths)):
-                source = str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
-                duration = len(waves[i]) / self.cfg.sample_rate
+        for batch, logits, frames in self._forward(waves, progress):
+            for i, hyp in zip(batch, decoder.decode(logits, frames)):
+                source, duration = self._describe(audios, waves, i)
                 results[i] = Transcript(source, hyp.text, duration, hyp)
-        bar.close()
         return [r for r in results if r is not None]
+
+    @torch.inference_mode()
+    def emissions(self, audios: Sequence[Audio], progress: bool = False) -> list[Emission]:
+        """The CTC head's logits per input, to decode several ways without re-running the
+        model (e.g. to tune the LM weight): ``decode_emissions``."""
+        self.decoder  # noqa: B018 -- fail early if the model cannot transcribe
+        waves = [self.load(a) for a in audios]
+        results: list[Emission | None] = [None] * len(waves)
+        for batch, logits, frames in self._forward(waves, progress):
+            for row, i, n in zip(logits, batch, frames.tolist()):
+                logits_i = row[: int(n)].float().cpu().clone()
+                results[i] = Emission(*self._describe(audios, waves, i), logits_i)
+        return [r for r in results if r is not None]
+
+    def decode_emissions(self, emissions: Sequence[Emission], decoder: Decoder) -> list[Transcript]:
+        out = []
+        for e in emissions:
+            (hyp,) = decoder.decode(e.logits[None], torch.tensor([e.logits.shape[0]]))
+            out.append(Transcript(e.source, hyp.text, e.duration, hyp))
+        return out
+
+    def _describe(self, audios: Sequence[Audio], waves: Sequence[np.ndarray], i: int):
+        """(source, duration) of input i."""
+        source = str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
+        return source, len(waves[i]) / self.cfg.sample_rate

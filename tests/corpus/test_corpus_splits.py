@@ -134,3 +134,15 @@ def test_labeled_subsets_are_nested_prefixes(plan: list[Utterance]) -> None:
     assert sum(m.seconds for m in one_h) == pytest.approx(3600, abs=40)
     assert capped == {"train_10m": False, "train_1h": False, "train_10h": True}
     assert ten_h == train  # capped: all training audio
+
+
+def test_lm_text_excludes_every_block_dev_and_test_read(blocks, plan) -> None:
+    from wav2vec2.corpus.plan import lm_sentences
+
+    text = lm_sentences(blocks, plan)
+    held_out = {s.words for u in plan if u.split != "train" for s in u.sentences}
+    assert held_out and not held_out & set(text)
+    read = [b for b in blocks if any(s.words in held_out for s in b)]
+    assert not {s.words for b in read for s in b} & set(text)  # whole blocks are left out
+    trained = {s.words for u in plan if u.split == "train" for s in u.sentences}
+    assert trained <= set(text) and len(text) > 50 * len(trained) / 10

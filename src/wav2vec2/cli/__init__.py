@@ -23,6 +23,7 @@ VERBS = (
     "pretrain",
     "finetune",
     "evaluate",
+    "lm",
     "plot",
     "demo",
 )

@@ -1,9 +1,10 @@
-"""``wav2vec2 evaluate MODEL --data DIR --split test [--out DIR]``: WER and CER."""
+"""``wav2vec2 evaluate MODEL --data DIR --split test [--out DIR] [--lm DIR]``: WER and CER."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from wav2vec2.cli.decoding_args import add_decoding_args, beam_config
 from wav2vec2.evaluation import evaluate
 
 
@@ -14,6 +15,7 @@ def register(sub) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--out", help="report directory (default: MODEL/eval, or ./eval)")
     p.add_argument("--device", default="cpu")
+    add_decoding_args(p)
     p.set_defaults(func=run)
 
 
@@ -22,7 +24,9 @@ def run(args) -> int:
     out = (
         Path(args.out) if args.out else (model_dir / "eval" if model_dir.is_dir() else Path("eval"))
     )
-    result = evaluate(args.model, args.data, args.split, out, args.device)
+    result = evaluate(
+        args.model, args.data, args.split, out, args.device, lm=args.lm, beam=beam_config(args)
+    )
     print(f"{args.split}: WER {100 * result.wer:.2f}%  CER {100 * result.cer:.2f}%  "
           f"({result.utterances} utterances)")  # fmt: skip
     print(f"per utterance: {result.utterances_path}")

@@ -1,10 +1,12 @@
-"""``wav2vec2 transcribe MODEL AUDIO... [--json]``: greedy CTC transcripts."""
+"""``wav2vec2 transcribe MODEL AUDIO... [--json] [--lm DIR]``: CTC transcripts, greedy or by
+lexicon beam search with an n-gram LM."""
 
 from __future__ import annotations
 
 import json
 import sys
 
+from wav2vec2.cli.decoding_args import add_decoding_args, beam_config
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.inference import Wav2Vec2Inference
 
@@ -15,11 +17,14 @@ def register(sub) -> None:
     p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--device", default="cpu")
+    add_decoding_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
+    engine = Wav2Vec2Inference.from_pretrained(
+        args.model, args.device, lm=args.lm, beam=beam_config(args)
+    )
     engine.decoder  # noqa: B018 -- fail early if the model cannot transcribe
     failed = 0
     # One file at a time so that a bad file is reported and the others still come out.

@@ -25,7 +25,14 @@ import soundfile as sf
 from tqdm import tqdm
 
 from wav2vec2.corpus import augment as aug
-from wav2vec2.corpus.plan import CorpusConfig, Utterance, plan_corpus, plan_digest, sentence_blocks
+from wav2vec2.corpus.plan import (
+    CorpusConfig,
+    Utterance,
+    lm_sentences,
+    plan_corpus,
+    plan_digest,
+    sentence_blocks,
+)
 from wav2vec2.corpus.sources import all_passages, austen_folder, missing_text_packages
 from wav2vec2.corpus.synth import Request, SynthesisError, synthesize, to_pcm16
 from wav2vec2.corpus.voices import Voice, missing_engine_packages
@@ -242,6 +249,8 @@ def make_corpus(
         log(f"{len(failed)} utterances failed and are left out (listed in summary.json)")
     done = [Made(u, made[u.uid]) for u in plan if u.uid in made]
     summary = write_outputs(dest, done, config, failed)
+    lm_text = lm_sentences(blocks, plan)
+    write_text_atomic(dest / "lm.txt", "".join(line + "\n" for line in lm_text))
     wall = time.monotonic() - started
     summary_speed = {
         "wall_seconds": round(wall, 1),

@@ -247,6 +247,17 @@ def plan_corpus(blocks: list[list[Sentence]], config: CorpusConfig) -> list[Utte
     return plan
 
 
+def lm_sentences(blocks: list[list[Sentence]], plan: list[Utterance]) -> list[str]:
+    """Text for an n-gram LM: every sentence of the blocks that dev and test never read.
+
+    The same rule as the audio splits (splits never share a block): no dev or test sentence,
+    nor any sentence of a block they read from, is in it. Like LibriSpeech's LM corpus it is
+    in-domain text (the same sources) that the evaluation transcripts are not part of.
+    """
+    held_out = {s.words for u in plan if u.split != "train" for s in u.sentences}
+    return [s.words for b in blocks if not any(s.words in held_out for s in b) for s in b]
+
+
 def plan_digest(plan: list[Utterance]) -> str:
     """A short hash of everything that decides the output, to detect a changed plan."""
     h = hashlib.sha256()

@@ -1,0 +1,150 @@
+"""Word n-gram language models for beam search, estimated with KenLM.
+
+``build_ngram`` runs KenLM's ``lmplz`` (modified Kneser-Ney smoothing, Heafield et al. 2013)
+on a text file of sentences, one per line, and ``build_binary`` on its ARPA output. An LM
+directory holds:
+
+- ``lm.bin``: the KenLM binary model (what the decoder loads; ``lm.arpa`` also works);
+- ``lexicon.txt``: every word of the text with its spelling in the
+  flashlight/torchaudio/fairseq lexicon format, ``WORD<TAB>W O R D |``;
+- ``lm.json``: how it was made (order, text, sentence and word counts).
+
+The text must be written as the transcripts are (the built-in corpus: upper case, words
+separated by spaces). The lexicon keeps every word; the decoder uses those that the model's
+vocabulary can spell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.vocab import WORD_DELIMITER
+
+MODEL_FILES = ("lm.bin", "lm.arpa")  # in the order the decoder looks for them
+LEXICON_FILE = "lexicon.txt"
+INFO_FILE = "lm.json"
+
+
+@dataclass(frozen=True)
+class NgramInfo:
+    order: int
+    text: str
+    sentences: int
+    words: int  # running words
+    vocabulary: int  # distinct words (lexicon entries)
+
+
+def find_tool(name: str) -> str:
+    """KenLM's command-line tools: beside this Python (the venv's bin, where
+    ``scripts/build-kenlm.sh`` puts them), else on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    found = shutil.which(name)
+    if found is None:
+        raise Wav2Vec2Error(
+            f"KenLM's {name} is not installed; build it with `bash scripts/build-kenlm.sh` "
+            "(part of `make setup system-deps`)"
+        )
+    return found
+
+
+def spelling(word: str) -> list[str]:
+    """A word's letters followed by the word delimiter, as CTC letter models emit it."""
+    return [*word, WORD_DELIMITER]
+
+
+def write_lexicon(words: list[str], path: Path) -> None:
+    path.write_text("".join(f"{w}\t{' '.join(spelling(w))}\n" for w in words), encoding="utf-8")
+
+
+def read_lexicon(path: Path) -> list[tuple[str, list[str]]]:
+    """(word, spelling) pairs; the spelling may omit the trailing word delimiter."""
+    entries = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            raise Wav2Vec2Error(f"line {n}: expected a word and its spelling", path)
+        entries.append((parts[0], parts[1:]))
+    return entries
+
+
+def _run(cmd: list[str], what: str, **kw) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise Wav2Vec2Error(f"{what} failed: {last}")
+
+
+def build_ngram(
+    text: str | Path, out_dir: str | Path, order: int = 4, memory: str = "20%"
+) -> NgramInfo:
+    """Estimate an ORDER-gram LM on TEXT into OUT_DIR (written to a temporary folder, then
+    renamed: an existing OUT_DIR is replaced only by a complete one)."""
+    text, out_dir = Path(text), Path(out_dir)
+    if not 1 < order <= 9:
+        raise Wav2Vec2Error(f"--order must be between 2 and 9, got {order}")
+    if not text.is_file():
+        raise Wav2Vec2Error("text file not found", text)
+    counts: Counter[str] = Counter()
+    sentences = 0
+    try:
+        with text.open(encoding="utf-8") as f:
+            for line in f:
+                words = line.split()
+                if words:
+                    sentences += 1
+                    counts.update(words)
+    except UnicodeDecodeError as exc:
+        raise Wav2Vec2Error(f"not UTF-8 text ({exc.reason} at byte {exc.start})", text) from None
+    if not sentences:
+        raise Wav2Vec2Error("no text: every line is empty", text)
+    lmplz, build_binary = find_tool("lmplz"), find_tool("build_binary")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        arpa = tmp / "lm.arpa"
+        # --discount_fallback: small texts have too few singletons for the Kneser-Ney
+        # discounts; lmplz then uses fixed ones instead of failing.
+        cmd = [lmplz, "-o", str(order), "-S", memory, "-T", str(tmp), "--discount_fallback"]
+        with text.open("rb") as stdin, arpa.open("wb") as stdout:
+            proc = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+            raise Wav2Vec2Error(f"lmplz failed: {last}", text)
+        _run([build_binary, str(arpa), str(tmp / "lm.bin")], "build_binary")
+        arpa.unlink()
+        write_lexicon(sorted(counts), tmp / LEXICON_FILE)
+        info = NgramInfo(order, str(text.resolve()), sentences, sum(counts.values()), len(counts))
+        (tmp / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return info
+
+
+def lm_files(lm_dir: str | Path) -> tuple[Path, Path]:
+    """(model, lexicon) of an LM directory, or a one-line error naming what is missing."""
+    lm_dir = Path(lm_dir)
+    if not lm_dir.is_dir():
+        raise Wav2Vec2Error("LM directory not found", lm_dir)
+    model = next((lm_dir / m for m in MODEL_FILES if (lm_dir / m).is_file()), None)
+    if model is None:
+        raise Wav2Vec2Error(f"no {' or '.join(MODEL_FILES)} in the LM directory", lm_dir)
+    lexicon = lm_dir / LEXICON_FILE
+    if not lexicon.is_file():
+        raise Wav2Vec2Error(f"no {LEXICON_FILE} in the LM directory", lm_dir)
+    return model, lexicon

@@ -1,0 +1,116 @@
+"""n-gram LMs (`wav2vec2 lm build`, KenLM) and lexicon beam search (flashlight)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
+from wav2vec2.cli import main
+from wav2vec2.decoding import GreedyDecoder
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.ngram import lm_files, read_lexicon
+from wav2vec2.vocab import Vocabulary
+
+kenlm = pytest.importorskip("kenlm")
+pytest.importorskip("flashlight.lib.text.decoder")
+
+TEXT = [
+    "THE CAT SAT ON THE MAT",
+    "THE DOG SAT ON THE LOG",
+    "A CAT AND A DOG",
+    "THE CAT ATE THE RAT",
+    "ON THE MAT THE CAT SAT",
+] * 4
+VOCAB = Vocabulary.from_fairseq_symbols(["|", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ"])
+
+
+@pytest.fixture(scope="module")
+def lm_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lm")
+    (tmp / "text.txt").write_text("\n".join(TEXT) + "\n")
+    assert (
+        main(["lm", "build", str(tmp / "text.txt"), "--out", str(tmp / "lm"), "--order", "3"]) == 0
+    )
+    return tmp / "lm"
+
+
+def emissions(frames: list[dict[str, float]]) -> torch.Tensor:
+    """(1, T, V) logits whose softmax puts the given probabilities on each frame's letters
+    and the rest on blank."""
+    rows = []
+    for frame in frames:
+        p = torch.full((len(VOCAB),), 1e-4)
+        for token, prob in frame.items():
+            p[VOCAB.index[token]] = prob
+        p[VOCAB.blank] = max(1.0 - sum(frame.values()), 1e-4)
+        rows.append(p.log())
+    return torch.stack(rows)[None]
+
+
+def spell(text: str, confusions: dict[int, dict[str, float]] | None = None):
+    """Frames for TEXT: each letter then a blank, words separated by '|'. confusions[i]
+    replaces the distribution of the i-th letter frame."""
+    frames, i = [], 0
+    for w, word in enumerate(text.split()):
+        if w:
+            frames += [{"|": 0.9}, {}]
+        for letter in word:
+            frames += [(confusions or {}).get(i, {letter: 0.9}), {}]
+            i += 1
+    return frames
+
+
+def test_build_writes_model_lexicon_and_info(lm_dir):
+    model, lexicon = lm_files(lm_dir)
+    assert model.name == "lm.bin"
+    entries = dict((w, s) for w, s in read_lexicon(lexicon))
+    assert entries["CAT"] == ["C", "A", "T", "|"] and len(entries) == 11
+    info = json.loads((lm_dir / "lm.json").read_text())
+    assert info["order"] == 3 and info["sentences"] == len(TEXT) and info["vocabulary"] == 11
+    lm = kenlm.Model(str(model))
+    # A sentence of the text scores far above the same words shuffled.
+    assert lm.score("THE CAT SAT ON THE MAT") > lm.score("MAT THE ON SAT CAT THE") + 3
+
+
+def test_lm_corrects_a_letter_the_acoustics_got_wrong(lm_dir):
+    # The C of CAT looks more like a K: greedy spells KAT, a word the lexicon lacks.
+    frames = spell("THE CAT SAT", {3: {"K": 0.5, "C": 0.4}})
+    logits = emissions(frames)
+    lengths = torch.tensor([logits.shape[1]])
+    assert GreedyDecoder(VOCAB).decode(logits, lengths)[0].text == "THE KAT SAT"
+    decoder = LexiconBeamDecoder(VOCAB, lm_dir, BeamSearchConfig(lm_weight=1.0, word_score=0.0))
+    (hyp,) = decoder.decode(logits, lengths)
+    assert hyp.text == "THE CAT SAT"
+    assert VOCAB.decode(list(hyp.tokens)).split() == ["THE", "CAT", "SAT"]
+    assert list(hyp.frames) == sorted(hyp.frames) and hyp.frames[0] == 0
+    assert decoder.describe()["decoder"] == "lexicon beam search"
+
+
+def test_lm_weight_picks_the_likelier_word(lm_dir):
+    # Acoustically MAT and RAT are a tie after "THE CAT SAT ON THE": the LM decides (MAT).
+    frames = spell("THE CAT SAT ON THE MAT", {13: {"M": 0.45, "R": 0.45}})
+    logits = emissions(frames)
+    (hyp,) = LexiconBeamDecoder(VOCAB, lm_dir, BeamSearchConfig()).decode(
+        logits, torch.tensor([logits.shape[1]])
+    )
+    assert hyp.text == "THE CAT SAT ON THE MAT"
+
+
+def test_errors_are_one_line(tmp_path, lm_dir, capsys):
+    with pytest.raises(Wav2Vec2Error, match="LM directory not found"):
+        LexiconBeamDecoder(VOCAB, tmp_path / "nothing", BeamSearchConfig())
+    (tmp_path / "empty.txt").write_text("\n \n")
+    assert main(["lm", "build", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "empty.txt: no text" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+    digits = Vocabulary.from_fairseq_symbols(["|", "1", "2"])
+    with pytest.raises(Wav2Vec2Error, match="no lexicon word can be spelled"):
+        LexiconBeamDecoder(digits, lm_dir, BeamSearchConfig())
+    with pytest.raises(Wav2Vec2Error, match="beam must be"):
+        BeamSearchConfig(beam=0)
+    assert math.isfinite(BeamSearchConfig().lm_weight)
