@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test lint clean
+.PHONY: setup system-deps lm-tools demo test lint clean
 
 setup: $(STAMP)
 
@@ -19,20 +19,24 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[test,lm]'
 	touch $(STAMP)
 
-# Debian packages for the built-in corpus (TTS voices, text sources) and for building KenLM;
-# then KenLM's lmplz/build_binary into the venv (n-gram LMs for beam search).
-system-deps: setup
+# Debian packages for the built-in corpus (TTS voices, text sources) and the compilers that
+# build kenlm (the pip package and KenLM's tools). Listed first where it is a prerequisite,
+# so that it runs before the pip install.
+system-deps:
 	bash scripts/install-system-deps.sh
+
+# KenLM's lmplz/build_binary into the venv: `wav2vec2 lm build` (n-gram LMs for beam search).
+lm-tools: system-deps setup
 	bash scripts/build-kenlm.sh $(VENV)
 
-demo: setup system-deps
+demo: system-deps setup lm-tools
 	$(VENV)/bin/wav2vec2 demo
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-test: setup system-deps lint
+test: system-deps setup lm-tools lint
 	$(VENV)/bin/pytest -q -n 2
 
 clean:

@@ -12,7 +12,7 @@ PACKAGES=(
     fortunes fortunes-min
     bible-kjv bible-kjv-text
     wordnet-base
-    g++ cmake zlib1g-dev libbz2-dev liblzma-dev
+    g++ cmake python3-dev zlib1g-dev libbz2-dev liblzma-dev
     libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
 )
 # Jane Austen's novels ship as R data in r-cran-janeaustenr. Installing it would pull in

@@ -114,3 +114,11 @@ def test_errors_are_one_line(tmp_path, lm_dir, capsys):
     with pytest.raises(Wav2Vec2Error, match="beam must be"):
         BeamSearchConfig(beam=0)
     assert math.isfinite(BeamSearchConfig().lm_weight)
+
+
+def test_read_info_only_for_a_complete_lm(lm_dir, tmp_path):
+    from wav2vec2.ngram import read_info
+
+    info = read_info(lm_dir)
+    assert info is not None and info.order == 3 and info.vocabulary == 11
+    assert read_info(tmp_path) is None  # no model, no lexicon

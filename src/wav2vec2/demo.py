@@ -21,7 +21,7 @@ from pathlib import Path
 from wav2vec2.config import SMALL
 from wav2vec2.evaluation import evaluate, tune_beam
 from wav2vec2.interop.loading import read_checkpoint
-from wav2vec2.ngram import build_ngram
+from wav2vec2.ngram import build_ngram, read_info
 from wav2vec2.training.config import PRETRAIN_RECIPES, RunConfig, apply_overrides
 from wav2vec2.training.finetune import finetune_run_config, run_finetuning
 from wav2vec2.training.finetune_recipes import RECIPES
@@ -134,7 +134,9 @@ def run_demo(out_dir: str | Path = "demo", quick: bool = False, workers: int = 2
     # A 4-gram LM on the corpus's LM text (sentences of the text blocks that dev and test
     # never read), its two weights tuned on dev, then lexicon beam search on test.
     lm_dir = out / "lm"
-    info = build_ngram(corpus / "lm.txt", lm_dir, order=4)
+    info = read_info(lm_dir)  # resume: a finished LM on the same text is kept
+    if info is None or info.text != str((corpus / "lm.txt").resolve()) or info.order != 4:
+        info = build_ngram(corpus / "lm.txt", lm_dir, order=4)
     print(f"4-gram LM: {info.sentences} sentences, {info.words} words, lexicon {info.vocabulary}")
     beam, grid = tune_beam(model, corpus, "dev", lm_dir, LM_GRID)
     print("dev WER by (lm_weight, word_score): " + ", ".join(

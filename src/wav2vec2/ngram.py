@@ -136,6 +136,15 @@ def build_ngram(
     return info
 
 
+def read_info(lm_dir: str | Path) -> NgramInfo | None:
+    """What ``build_ngram`` recorded in LM_DIR, or None when it holds no complete LM."""
+    try:
+        lm_files(lm_dir)
+        return NgramInfo(**json.loads((Path(lm_dir) / INFO_FILE).read_text()))
+    except (Wav2Vec2Error, OSError, ValueError, TypeError):
+        return None
+
+
 def lm_files(lm_dir: str | Path) -> tuple[Path, Path]:
     """(model, lexicon) of an LM directory, or a one-line error naming what is missing."""
     lm_dir = Path(lm_dir)
