@@ -87,17 +87,31 @@ def test_lm_corrects_a_letter_the_acoustics_got_wrong(lm_dir):
     assert hyp.text == "THE CAT SAT"
     assert VOCAB.decode(list(hyp.tokens)).split() == ["THE", "CAT", "SAT"]
     assert list(hyp.frames) == sorted(hyp.frames) and hyp.frames[0] == 0
+    # Where the acoustics are right, the beam's path is greedy's: same labels, same frames.
+    clean = emissions([{}, {}] + spell("THE CAT SAT"))
+    clean_lengths = torch.tensor([clean.shape[1]])
+    (beam,) = decoder.decode(clean, clean_lengths)
+    (best,) = GreedyDecoder(VOCAB).decode(clean, clean_lengths)
+    assert (beam.text, beam.tokens, beam.frames) == (best.text, best.tokens, best.frames)
+    assert beam.frames[0] == 2
     assert decoder.describe()["decoder"] == "lexicon beam search"
 
 
 def test_lm_weight_picks_the_likelier_word(lm_dir):
     # Acoustically MAT and RAT are a tie after "THE CAT SAT ON THE": the LM decides (MAT).
-    frames = spell("THE CAT SAT ON THE MAT", {13: {"M": 0.45, "R": 0.45}})
+    frames = spell("THE CAT SAT ON THE MAT", {14: {"M": 0.45, "R": 0.45}})
     logits = emissions(frames)
     (hyp,) = LexiconBeamDecoder(VOCAB, lm_dir, BeamSearchConfig()).decode(
         logits, torch.tensor([logits.shape[1]])
     )
     assert hyp.text == "THE CAT SAT ON THE MAT"
+    other = LexiconBeamDecoder(VOCAB, lm_dir, BeamSearchConfig()).with_config(
+        BeamSearchConfig(lm_weight=0.0, word_score=0.0)
+    )
+    assert other.describe()["lm_weight"] == 0.0
+    # Without the LM the tie goes either way, but every word is still a lexicon word.
+    (plain,) = other.decode(logits, torch.tensor([logits.shape[1]]))
+    assert plain.text in ("THE CAT SAT ON THE MAT", "THE CAT SAT ON THE RAT")
 
 
 def test_errors_are_one_line(tmp_path, lm_dir, capsys):

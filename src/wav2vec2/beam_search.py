@@ -13,6 +13,7 @@ probabilities are converted to natural logs, the acoustic model's unit.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from wav2vec2.decoding import Hypothesis
+from wav2vec2.decoding import Hypothesis, collapse, non_text_labels
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.ngram import lm_files, read_lexicon
 from wav2vec2.vocab import Vocabulary
@@ -108,6 +109,7 @@ class LexiconBeamDecoder:
         if vocab.word_delimiter not in index:
             raise Wav2Vec2Error("the model's vocabulary has no word delimiter: no words")
         self.sil = index[vocab.word_delimiter]
+        self.skip = non_text_labels(vocab)
         # Spellings end with the word delimiter, as letter models (fairseq's .ltr) emit
         # words; ``decode`` closes the last word with one extra delimiter frame.
         entries = [
@@ -127,9 +129,14 @@ class LexiconBeamDecoder:
             _, unigram = self.lm.score(start, i)
             self.trie.insert([index[c] for c in spell], i, unigram)
         self.trie.smear(fl.SmearingMode.MAX)  # look-ahead: best unigram below each node
-        self.options = fl.LexiconDecoderOptions(
+        self._fl = fl
+        self._search = self._make_search(config)
+
+    def _make_search(self, config: BeamSearchConfig):
+        fl = self._fl
+        options = fl.LexiconDecoderOptions(
             beam_size=config.beam,
-            beam_size_token=len(vocab),
+            beam_size_token=len(self.vocab),
             beam_threshold=config.beam_threshold,
             lm_weight=config.lm_weight,
             word_score=config.word_score,
@@ -138,9 +145,16 @@ class LexiconBeamDecoder:
             log_add=False,
             criterion_type=fl.CriterionType.CTC,
         )
-        self._decoder = fl.LexiconDecoder(
-            self.options, self.trie, self.lm, self.sil, vocab.blank, -1, [], False
+        return fl.LexiconDecoder(
+            options, self.trie, self.lm, self.sil, self.vocab.blank, -1, [], False
         )
+
+    def with_config(self, config: BeamSearchConfig) -> LexiconBeamDecoder:
+        """The same lexicon and LM with other search settings (the trie and the loaded
+        model are shared, not rebuilt: what tuning the weights needs)."""
+        other = copy.copy(self)
+        other.config, other._search = config, self._make_search(config)
+        return other
 
     def describe(self) -> dict:
         return {
@@ -161,7 +175,7 @@ class LexiconBeamDecoder:
         out = []
         for row, n in zip(log_probs, lengths.tolist()):
             emissions = torch.cat([row[: int(n)], close]).contiguous()
-            best = self._decoder.decode(emissions.data_ptr(), emissions.shape[0], len(self.vocab))
+            best = self._search.decode(emissions.data_ptr(), emissions.shape[0], len(self.vocab))
             out.append(self._hypothesis(best[0] if best else None, int(n)))
         return out
 
@@ -169,11 +183,7 @@ class LexiconBeamDecoder:
         if result is None:
             return Hypothesis("", (), ())
         words = [self.words[i] for i in result.words if i >= 0]
-        # result.tokens is the best path, one token per frame: collapse repeats, drop blanks.
-        path = list(result.tokens)[:frames]
-        tokens, starts = [], []
-        for t, token in enumerate(path):
-            if token != self.vocab.blank and (t == 0 or token != path[t - 1]):
-                tokens.append(int(token))
-                starts.append(t)
-        return Hypothesis(" ".join(words), tuple(tokens), tuple(starts))
+        # result.tokens is the best path with one padding token on each side (T + 2 entries):
+        # frames 0 .. frames-1 are entries 1 .. frames (our closing frame comes after).
+        tokens, starts = collapse(list(result.tokens)[1 : frames + 1], self.skip)
+        return Hypothesis(" ".join(words), tokens, starts)

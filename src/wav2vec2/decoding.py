@@ -32,9 +32,7 @@ class GreedyDecoder:
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
-        # Specials (<s>, </s>, <unk>, ...) are not text; a trained model never emits them.
-        self.skip = {i for i, t in enumerate(vocab.tokens) if t in vocab.specials}
-        self.skip.add(vocab.blank)
+        self.skip = non_text_labels(vocab)
 
     def describe(self) -> dict:
         return {"decoder": "greedy", "lm": None}
@@ -44,11 +42,21 @@ class GreedyDecoder:
         best = logits.argmax(dim=-1).cpu()
         out = []
         for row, n in zip(best, lengths.tolist()):
-            ids, counts = torch.unique_consecutive(row[: int(n)], return_counts=True)
-            starts = torch.cumsum(counts, 0) - counts
-            keep = [(int(i), int(s)) for i, s in zip(ids, starts) if int(i) not in self.skip]
-            tokens = tuple(i for i, _ in keep)
-            out.append(
-                Hypothesis(self.vocab.decode(list(tokens)), tokens, tuple(s for _, s in keep))
-            )
+            tokens, starts = collapse(row[: int(n)], self.skip)
+            out.append(Hypothesis(self.vocab.decode(list(tokens)), tokens, starts))
         return out
+
+
+def non_text_labels(vocab: Vocabulary) -> set[int]:
+    """The blank and the specials (<s>, </s>, <unk>, ...): not text; a trained model never
+    emits the specials."""
+    return {i for i, t in enumerate(vocab.tokens) if t in vocab.specials} | {vocab.blank}
+
+
+def collapse(path: Tensor, skip: set[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A CTC path (one label per frame) -> (labels, start frames): repeats merged, then the
+    labels in ``skip`` (the blank, specials) dropped."""
+    ids, counts = torch.unique_consecutive(torch.as_tensor(path), return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    keep = [(int(i), int(s)) for i, s in zip(ids, starts) if int(i) not in skip]
+    return tuple(i for i, _ in keep), tuple(s for _, s in keep)

@@ -71,10 +71,11 @@ def tune_beam(
     engine = Wav2Vec2Inference.from_pretrained(model, device)
     emissions = engine.emissions(paths)
     base = base or BeamSearchConfig()
+    decoder = engine.beam_decoder(lm, base)  # loads the LM and builds the trie once
     scores = []
     for lm_weight, word_score in grid:
         config = replace(base, lm_weight=lm_weight, word_score=word_score)
-        decoded = engine.decode_emissions(emissions, engine.beam_decoder(lm, config))
+        decoded = engine.decode_emissions(emissions, decoder.with_config(config))
         scores.append((config, rates(error_counts(refs, [t.text for t in decoded]))["wer"]))
     best = min(scores, key=lambda s: s[1])[0]
     return best, scores

@@ -160,7 +160,7 @@ class Wav2Vec2Inference:
         results: list[Transcript | None] = [None] * len(waves)
         for batch, logits, frames in self._forward(waves, progress):
             for i, hyp in zip(batch, decoder.decode(logits, frames)):
-                source, duration = self._describe(audios, waves, i)
+                source, duration = self._source_and_duration(audios, waves, i)
                 results[i] = Transcript(source, hyp.text, duration, hyp)
         return [r for r in results if r is not None]
 
@@ -168,13 +168,13 @@ class Wav2Vec2Inference:
     def emissions(self, audios: Sequence[Audio], progress: bool = False) -> list[Emission]:
         """The CTC head's logits per input, to decode several ways without re-running the
         model (e.g. to tune the LM weight): ``decode_emissions``."""
-        self.decoder  # noqa: B018 -- fail early if the model cannot transcribe
+        self._vocab()  # fail early if the model cannot transcribe
         waves = [self.load(a) for a in audios]
         results: list[Emission | None] = [None] * len(waves)
         for batch, logits, frames in self._forward(waves, progress):
             for row, i, n in zip(logits, batch, frames.tolist()):
                 logits_i = row[: int(n)].float().cpu().clone()
-                results[i] = Emission(*self._describe(audios, waves, i), logits_i)
+                results[i] = Emission(*self._source_and_duration(audios, waves, i), logits_i)
         return [r for r in results if r is not None]
 
     def decode_emissions(self, emissions: Sequence[Emission], decoder: Decoder) -> list[Transcript]:
@@ -184,7 +184,7 @@ class Wav2Vec2Inference:
             out.append(Transcript(e.source, hyp.text, e.duration, hyp))
         return out
 
-    def _describe(self, audios: Sequence[Audio], waves: Sequence[np.ndarray], i: int):
+    def _source_and_duration(self, audios: Sequence[Audio], waves: Sequence[np.ndarray], i: int):
         """(source, duration) of input i."""
         source = str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
         return source, len(waves[i]) / self.cfg.sample_rate

@@ -80,11 +80,12 @@ def read_lexicon(path: Path) -> list[tuple[str, list[str]]]:
     return entries
 
 
-def _run(cmd: list[str], what: str, **kw) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+def _run(cmd: list[str], path: Path, **kw) -> None:
+    """Run a KenLM tool; on failure, a one-line error with its last line of stderr."""
+    proc = subprocess.run(cmd, stderr=subprocess.PIPE, **kw)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise Wav2Vec2Error(f"{what} failed: {last}")
+        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["(no output)"])[-1]
+        raise Wav2Vec2Error(f"{Path(cmd[0]).name} failed: {last}", path)
 
 
 def build_ngram(
@@ -119,11 +120,8 @@ def build_ngram(
         # discounts; lmplz then uses fixed ones instead of failing.
         cmd = [lmplz, "-o", str(order), "-S", memory, "-T", str(tmp), "--discount_fallback"]
         with text.open("rb") as stdin, arpa.open("wb") as stdout:
-            proc = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
-        if proc.returncode != 0:
-            last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
-            raise Wav2Vec2Error(f"lmplz failed: {last}", text)
-        _run([build_binary, str(arpa), str(tmp / "lm.bin")], "build_binary")
+            _run(cmd, text, stdin=stdin, stdout=stdout)
+        _run([build_binary, str(arpa), str(tmp / "lm.bin")], text)
         arpa.unlink()
         write_lexicon(sorted(counts), tmp / LEXICON_FILE)
         info = NgramInfo(order, str(text.resolve()), sentences, sum(counts.values()), len(counts))

@@ -196,6 +196,12 @@ def test_evaluate_and_transcribe_with_an_lm(finetuned, tone_corpus, tmp_path, ca
     hyps = [r[4] if len(r) > 4 else "" for r in rows]
     lexicon = set(text.read_text().split())
     assert any(hyps) and all(w in lexicon for h in hyps for w in h.split())
+    from wav2vec2.evaluation import tune_beam
+
+    best, scores = tune_beam(model, tone_corpus, "valid", tmp_path / "lm", [(1.0, 0.0), (1.0, 2.0)])
+    assert [(c.lm_weight, c.word_score) for c, _ in scores] == [(1.0, 0.0), (1.0, 2.0)]
+    assert scores[1][1] == pytest.approx(beam["metrics"]["wer"])  # the same decoding as evaluate
+    assert best == min(scores, key=lambda s: s[1])[0]
     capsys.readouterr()
     wavs = [r[0] for r in rows[:3]]
     assert main(["transcribe", model, *wavs, "--lm", str(tmp_path / "lm"), "--json",
