@@ -12,7 +12,7 @@ from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.ngram import lm_files, read_lexicon
+from wav2vec2.ngram import lm_files, read_info, read_lexicon
 from wav2vec2.vocab import Vocabulary
 
 kenlm = pytest.importorskip("kenlm")
@@ -122,6 +122,19 @@ def test_errors_are_one_line(tmp_path, lm_dir, capsys):
     err = capsys.readouterr().err
     assert "empty.txt: no text" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+    # --out naming a folder that is not an LM is refused, and nothing in it is touched.
+    (tmp_path / "text.txt").write_text("\n".join(TEXT) + "\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep.flac").write_bytes(b"audio")
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--out", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert "data: exists and is not an LM directory" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "data" / "keep.flac").read_bytes() == b"audio"
+    # An earlier LM is replaced by the new one, and no temporary folder is left.
+    build = ["lm", "build", str(tmp_path / "text.txt"), "--out", str(tmp_path / "lm")]
+    assert main([*build, "--order", "3"]) == 0 and main([*build, "--order", "2"]) == 0
+    assert read_info(tmp_path / "lm").order == 2 and not list(tmp_path.glob(".lm.*"))
+    capsys.readouterr()
     digits = Vocabulary.from_fairseq_symbols(["|", "1", "2"])
     with pytest.raises(Wav2Vec2Error, match="no lexicon word can be spelled"):
         LexiconBeamDecoder(digits, lm_dir, BeamSearchConfig())
@@ -131,8 +144,6 @@ def test_errors_are_one_line(tmp_path, lm_dir, capsys):
 
 
 def test_read_info_only_for_a_complete_lm(lm_dir, tmp_path):
-    from wav2vec2.ngram import read_info
-
     info = read_info(lm_dir)
     assert info is not None and info.order == 3 and info.vocabulary == 11
     assert read_info(tmp_path) is None  # no model, no lexicon

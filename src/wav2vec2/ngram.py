@@ -53,7 +53,7 @@ def find_tool(name: str) -> str:
     if found is None:
         raise Wav2Vec2Error(
             f"KenLM's {name} is not installed; build it with `bash scripts/build-kenlm.sh` "
-            "(part of `make setup system-deps`)"
+            "(`make lm-tools`)"
         )
     return found
 
@@ -111,6 +111,12 @@ def build_ngram(
         raise Wav2Vec2Error(f"not UTF-8 text ({exc.reason} at byte {exc.start})", text) from None
     if not sentences:
         raise Wav2Vec2Error("no text: every line is empty", text)
+    # An existing OUT_DIR is replaced only if it is an earlier LM (or empty): a mistyped
+    # --out must not delete someone's data.
+    if out_dir.exists() and not (
+        out_dir.is_dir() and ((out_dir / INFO_FILE).is_file() or not any(out_dir.iterdir()))
+    ):
+        raise Wav2Vec2Error(f"exists and is not an LM directory (no {INFO_FILE})", out_dir)
     lmplz, build_binary = find_tool("lmplz"), find_tool("build_binary")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -126,9 +132,12 @@ def build_ngram(
         write_lexicon(sorted(counts), tmp / LEXICON_FILE)
         info = NgramInfo(order, str(text.resolve()), sentences, sum(counts.values()), len(counts))
         (tmp / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
+        # Swap: the old LM moves aside before the new one takes its name, then goes.
+        old = tmp.with_name(tmp.name + ".old")
         if out_dir.exists():
-            shutil.rmtree(out_dir)
+            out_dir.rename(old)
         tmp.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
