@@ -152,3 +152,28 @@ def test_cli(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*args, "--workers", "1"]) == 0  # everything exists: only rewrites manifests
     assert main(["corpus", "make", str(corpus), "--hours", "0.03", "--no-install"]) == 2
     assert "other settings" in capsys.readouterr().err
+
+
+def test_cli_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wav2vec2.corpus.plan import sentence_blocks
+    from wav2vec2.corpus.sources import all_passages
+
+    if missing_packages() or austen_folder() is None:
+        pytest.skip("corpus packages missing: run scripts/install-system-deps.sh")
+    dest = tmp_path / "kjv"
+    args = ["corpus", "make", str(dest), "--hours", "0.02", "--no-install", "--workers", "2"]
+    assert main([*args, "--sources", "kjv"]) == 0
+    kjv = {s.words for b in sentence_blocks({"kjv": all_passages()["kjv"]}, 3, 35) for s in b}
+    lines = (dest / "lm.txt").read_text().splitlines()
+    assert lines and set(lines) <= kjv
+    assert json.loads((dest / "corpus.json").read_text())["config"]["sources"] == ["kjv"]
+    for split in ("train_10h", "test"):
+        words = (dest / f"{split}.wrd").read_text().split()
+        assert words and set(words) <= {w for s in kjv for w in s.split()}
+    capsys.readouterr()
+    assert main([*args, "--sources", "austen"]) == 2  # other text into the same folder
+    assert "other settings" in capsys.readouterr().err
+    assert main(["corpus", "make", str(tmp_path / "x"), "--sources", "bible"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown text source bible" in err
+    assert not (tmp_path / "x").exists()

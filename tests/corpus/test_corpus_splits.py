@@ -146,3 +146,21 @@ def test_lm_text_excludes_every_block_dev_and_test_read(blocks, plan) -> None:
     assert not {s.words for b in read for s in b} & set(text)  # whole blocks are left out
     trained = {s.words for u in plan if u.split == "train" for s in u.sentences}
     assert trained <= set(text) and len(text) > 50 * len(trained) / 10
+
+
+def test_sources_choose_the_text(blocks: list[list[Sentence]]) -> None:
+    config = CorpusConfig(hours=1.0, seed=0, sources=("kjv",))
+    kjv_blocks = sentence_blocks({"kjv": all_passages()["kjv"]}, 3, 35)
+    kjv = {s.words for b in kjv_blocks for s in b}
+    plan = plan_corpus(kjv_blocks, config)
+    assert {s.words for u in plan for s in u.sentences} <= kjv
+    from wav2vec2.corpus.plan import lm_sentences
+
+    assert set(lm_sentences(kjv_blocks, plan)) <= kjv
+    # The default reads all four, in name order, whatever order they are given in.
+    shuffled = CorpusConfig(sources=("wordnet", "kjv", "fortunes", "austen", "kjv"))
+    assert CorpusConfig().sources == shuffled.sources == ("austen", "fortunes", "kjv", "wordnet")
+    with pytest.raises(ValueError, match="unknown text source bible; choose from austen"):
+        CorpusConfig(sources=("kjv", "bible"))
+    with pytest.raises(ValueError, match="none given"):
+        CorpusConfig(sources=())

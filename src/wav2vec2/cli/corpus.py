@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from wav2vec2.corpus.sources import SOURCE_NAMES
 from wav2vec2.errors import Wav2Vec2Error
 
 
@@ -21,7 +22,9 @@ def _make(args: argparse.Namespace) -> int:
             speed_prob=base.speed_prob if args.speed_prob is None else args.speed_prob,
             reverb_prob=base.reverb_prob if args.reverb_prob is None else args.reverb_prob,
         )
-        config = CorpusConfig(hours=args.hours, seed=args.seed, augment=augment)
+        config = CorpusConfig(
+            hours=args.hours, seed=args.seed, augment=augment, sources=tuple(args.sources)
+        )
     except ValueError as exc:
         raise Wav2Vec2Error(f"bad corpus settings: {exc}") from exc
     make_corpus(args.dest, config, workers=args.workers, install=not args.no_install)
@@ -66,6 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     make.add_argument("dest", help="output folder")
     make.add_argument("--hours", type=float, default=1.0, help="total hours of audio (default 1)")
     make.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    make.add_argument(
+        "--sources",
+        nargs="+",
+        default=list(SOURCE_NAMES),
+        metavar="NAME",
+        help=f"text sources to read, from {', '.join(SOURCE_NAMES)} (default: all)",
+    )
     make.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     make.add_argument(
         "--augment",

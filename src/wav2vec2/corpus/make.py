@@ -83,9 +83,10 @@ def ensure_system_packages(install: bool = True, log: Callable[[str], None] = pr
 
 
 @functools.lru_cache(maxsize=2)
-def _sentence_blocks(min_words: int, max_words: int) -> list:
-    """The normalized text, once per process (it takes a few seconds)."""
-    return sentence_blocks(all_passages(), min_words, max_words)
+def _sentence_blocks(min_words: int, max_words: int, sources: tuple[str, ...]) -> list:
+    """The normalized text of the chosen sources, once per process (it takes seconds)."""
+    passages = all_passages()
+    return sentence_blocks({name: passages[name] for name in sources}, min_words, max_words)
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _check_settings(dest: Path, record: dict) -> None:
         if old != record:
             raise Wav2Vec2Error(
                 "this folder holds a corpus made with other settings (or other text); "
-                "use a new folder, or the same --hours/--seed/augmentation to resume",
+                "use a new folder, or the same --hours/--seed/--sources/augmentation to resume",
                 dest,
             )
     else:
@@ -188,7 +189,7 @@ def make_corpus(
         raise Wav2Vec2Error("exists and is not a folder", dest)
     ensure_system_packages(install=install, log=log)
     started = time.monotonic()
-    blocks = _sentence_blocks(config.min_words, config.max_words)
+    blocks = _sentence_blocks(config.min_words, config.max_words, config.sources)
     plan = plan_corpus(blocks, config)
     record = {"config": config.to_dict(), "plan_digest": plan_digest(plan)}
     dest.mkdir(parents=True, exist_ok=True)

@@ -46,10 +46,22 @@ class CorpusConfig:
     max_seconds: float = 35.0  # longest utterance, as LibriSpeech's segmentation
     recorded_share: float = 0.5  # share of utterances from recorded voices (the rest espeak)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Text sources read (names in wav2vec2.corpus.sources.SOURCES); the LM text comes from
+    # the same sources, so one source gives a matched domain as LibriSpeech's books do.
+    sources: tuple[str, ...] = ("austen", "fortunes", "kjv", "wordnet")
 
     def __post_init__(self) -> None:
         if not self.hours > 0:
             raise ValueError("hours must be positive")
+        from wav2vec2.corpus.sources import SOURCE_NAMES
+
+        object.__setattr__(self, "sources", tuple(sorted(set(self.sources))))
+        unknown = [name for name in self.sources if name not in SOURCE_NAMES]
+        if unknown or not self.sources:
+            raise ValueError(
+                f"unknown text source {', '.join(unknown) or '(none given)'}; "
+                f"choose from {', '.join(SOURCE_NAMES)}"
+            )
         if not 1 <= self.min_words <= self.max_words:
             raise ValueError("need 1 <= min_words <= max_words")
 

@@ -48,6 +48,7 @@ SOURCES = (
     TextSource("kjv", ("bible-kjv", "bible-kjv-text"), "public domain text (package GPL-2+)"),
     TextSource("wordnet", ("wordnet-base",), "WordNet 3.0 licence (BSD-like)"),
 )
+SOURCE_NAMES = tuple(sorted(s.name for s in SOURCES))
 
 
 def fortunes_passages(folder: Path = FORTUNES_DIR) -> Iterator[list[str]]:
