@@ -38,7 +38,6 @@ class DemoPlan:
     finetune_updates: int
     freeze_updates: int
     examples: int = 5  # test files printed side by side
-    sources: tuple[str, ...] = ("austen", "fortunes", "kjv", "wordnet")  # corpus text
 
 
 # Measured on 2 CPU cores: pretraining runs at 4.5-5 updates/s (SMALL recipe, 12 s of audio
@@ -96,9 +95,7 @@ def run_demo(out_dir: str | Path = "demo", quick: bool = False, workers: int = 2
     started = time.time()
 
     t = _stage(1, f"corpus: {plan.hours:g} h of synthetic multi-speaker speech -> {corpus}")
-    make_corpus(
-        corpus, CorpusConfig(hours=plan.hours, seed=0, sources=plan.sources), workers=workers
-    )
+    make_corpus(corpus, CorpusConfig(hours=plan.hours, seed=0), workers=workers)
     print(f"corpus ready in {time.time() - t:.0f} s ({corpus / 'summary.md'})")
 
     t = _stage(2, f"pretrain SMALL for {plan.pretrain_updates} updates -> {pre_dir}")

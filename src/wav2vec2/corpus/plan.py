@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 from wav2vec2.corpus.augment import AugmentConfig, AugmentSpec, draw_spec
 from wav2vec2.corpus.normalize import Sentence, normalize_sentence
+from wav2vec2.corpus.sources import SOURCE_NAMES
 from wav2vec2.corpus.synth import estimate_seconds
 from wav2vec2.corpus.voices import SPLITS, Voice, voices_by_split
 
@@ -46,15 +47,13 @@ class CorpusConfig:
     max_seconds: float = 35.0  # longest utterance, as LibriSpeech's segmentation
     recorded_share: float = 0.5  # share of utterances from recorded voices (the rest espeak)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # Text sources read (names in wav2vec2.corpus.sources.SOURCES); the LM text comes from
-    # the same sources, so one source gives a matched domain as LibriSpeech's books do.
-    sources: tuple[str, ...] = ("austen", "fortunes", "kjv", "wordnet")
+    # Text sources read (default all); the LM text comes from the same sources, so one
+    # source gives a matched domain as LibriSpeech's books do.
+    sources: tuple[str, ...] = SOURCE_NAMES
 
     def __post_init__(self) -> None:
         if not self.hours > 0:
             raise ValueError("hours must be positive")
-        from wav2vec2.corpus.sources import SOURCE_NAMES
-
         object.__setattr__(self, "sources", tuple(sorted(set(self.sources))))
         unknown = [name for name in self.sources if name not in SOURCE_NAMES]
         if unknown or not self.sources:
