@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.data.manifest import read_labels, read_manifest, words_from_letters
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.inference import Wav2Vec2Inference
-from wav2vec2.interop.loading import atomic_write
 from wav2vec2.metrics import error_counts, rates
 
 
@@ -111,7 +111,7 @@ def evaluate(
         utt = rates(error_counts([ref], [t.text]))
         writer.writerow([path, f"{t.duration:.2f}", f"{utt['wer']:.4f}", ref, t.text])
     utterances_path = out_dir / f"{split}_utterances.tsv"
-    atomic_write(utterances_path, lambda p: p.write_text(rows.getvalue(), encoding="utf-8"))
+    write_text_atomic(utterances_path, rows.getvalue())
     summary = {
         "model": str(model),
         "data": str(data.resolve()),
@@ -124,8 +124,7 @@ def evaluate(
         "real_time_factor": wall / max(audio_seconds, 1e-9),
     }
     summary_path = out_dir / f"{split}_summary.json"
-    text = json.dumps(summary, indent=2) + "\n"
-    atomic_write(summary_path, lambda p: p.write_text(text))
+    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     return EvalResult(
         metrics["wer"], metrics["cer"], len(paths), summary_path, utterances_path,
         list(zip(paths, refs, hyps)),

@@ -21,11 +21,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wav2vec2.atomic import make_temp_dir, replace_dir
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.vocab import WORD_DELIMITER
 
@@ -118,8 +118,7 @@ def build_ngram(
     ):
         raise Wav2Vec2Error(f"exists and is not an LM directory (no {INFO_FILE})", out_dir)
     lmplz, build_binary = find_tool("lmplz"), find_tool("build_binary")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = make_temp_dir(out_dir)
     try:
         arpa = tmp / "lm.arpa"
         # --discount_fallback: small texts have too few singletons for the Kneser-Ney
@@ -132,12 +131,7 @@ def build_ngram(
         write_lexicon(sorted(counts), tmp / LEXICON_FILE)
         info = NgramInfo(order, str(text.resolve()), sentences, sum(counts.values()), len(counts))
         (tmp / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
-        # Swap: the old LM moves aside before the new one takes its name, then goes.
-        old = tmp.with_name(tmp.name + ".old")
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, out_dir)  # an older LM there is replaced only now, by a complete one
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wav2vec2.atomic import atomic_write
 from wav2vec2.inference import Wav2Vec2Inference
-from wav2vec2.interop.loading import atomic_write
 
 
 def register(sub) -> None:
@@ -27,7 +27,6 @@ def run(args) -> int:
     engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
     feats = engine.features(args.audio, layer=args.layer)
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.corpus.normalize import normalize_transcript
 from wav2vec2.corpus.writer import ALPHABET
 from wav2vec2.data.manifest import (
@@ -28,7 +29,6 @@ from wav2vec2.data.manifest import (
     write_dictionary,
     write_labels,
     write_manifest,
-    write_text_atomic,
 )
 from wav2vec2.errors import Wav2Vec2Error
 

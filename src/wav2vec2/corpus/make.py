@@ -24,6 +24,7 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.corpus import augment as aug
 from wav2vec2.corpus.plan import (
     CorpusConfig,
@@ -37,7 +38,6 @@ from wav2vec2.corpus.sources import all_passages, austen_folder, missing_text_pa
 from wav2vec2.corpus.synth import Request, SynthesisError, synthesize, to_pcm16
 from wav2vec2.corpus.voices import Voice, missing_engine_packages
 from wav2vec2.corpus.writer import SAMPLE_RATE, Made, write_outputs
-from wav2vec2.data.manifest import write_text_atomic
 from wav2vec2.errors import Wav2Vec2Error
 
 JOB_UTTERANCES = 8  # utterances per worker task (one festival process per task)

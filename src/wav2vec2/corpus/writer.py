@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.corpus.plan import CorpusConfig, Utterance
 from wav2vec2.data.manifest import (
     WORD_BOUNDARY,
@@ -26,7 +27,6 @@ from wav2vec2.data.manifest import (
     write_dictionary,
     write_labels,
     write_manifest,
-    write_text_atomic,
 )
 
 SAMPLE_RATE = 16000

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from wav2vec2.atomic import atomic_write, write_text_atomic
 from wav2vec2.config import (
     FeatureEncoderConfig,
     MaskingConfig,
@@ -25,7 +26,7 @@ from wav2vec2.config import (
     Wav2Vec2Config,
 )
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import LoadedCheckpoint, atomic_write, load_safetensors
+from wav2vec2.interop.loading import LoadedCheckpoint, load_safetensors
 from wav2vec2.vocab import Vocabulary
 
 # Our parameter names <-> transformers' (without the "wav2vec2." prefix of the task heads).
@@ -411,6 +412,5 @@ def write_hf_dir(
         files["special_tokens_map.json"] = specials
         files["preprocessor_config.json"]["processor_class"] = "Wav2Vec2Processor"
     for name, data in files.items():
-        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        atomic_write(dest / name, lambda p, t=text: p.write_text(t, encoding="utf-8"))
+        write_text_atomic(dest / name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return dest

@@ -13,8 +13,6 @@ Every command that takes a MODEL goes through :func:`read_checkpoint`, which acc
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from wav2vec2.atomic import atomic_write, write_text_atomic
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
@@ -149,17 +148,5 @@ def save_model_dir(model: Wav2Vec2Model, dest: str | Path, vocab: Vocabulary | N
     atomic_write(dest / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
     if vocab is not None:
         atomic_write(dest / VOCAB_FILE, vocab.save)
-    atomic_write(dest / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    write_text_atomic(dest / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
     return dest
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from wav2vec2.atomic import TMP_PREFIX, atomic_write, make_temp_dir, replace_dir
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.interop.loading import save_model_dir
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
@@ -120,12 +120,13 @@ def save_checkpoint(
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{state.update:08d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    tmp = make_temp_dir(final)
     try:
         save_model_dir(model, tmp)
         opt_tensors, opt_meta = optimizer_to_flat(optimizer)
         rng_tensors, rng_meta = rng_state()
-        save_file({**opt_tensors, **rng_tensors}, str(tmp / "trainer.safetensors"))
+        tensors = {**opt_tensors, **rng_tensors}
+        atomic_write(tmp / "trainer.safetensors", lambda p: save_file(tensors, str(p)))
         meta = {
             "update": state.update,
             "epoch": state.epoch,
@@ -139,9 +140,7 @@ def save_checkpoint(
             "run": run_config,
         }
         (tmp / "trainer.json").write_text(json.dumps(meta, indent=1) + "\n")
-        if final.exists():  # re-saving the same update (e.g. after a resume): replace it
-            shutil.rmtree(final)
-        tmp.rename(final)
+        replace_dir(tmp, final)  # re-saving the same update (e.g. after a resume) replaces it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -151,17 +150,16 @@ def save_checkpoint(
 def mark_best(run_dir: Path, checkpoint: Path) -> Path:
     """Copy a checkpoint's model files to ``checkpoints/best`` (atomically replaced)."""
     root = run_dir / "checkpoints"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-best-"))
-    for name in ("config.json", "model.safetensors", "vocab.json", "trainer.json"):
-        if (checkpoint / name).exists():
-            shutil.copy2(checkpoint / name, tmp / name)
     best = root / BEST
-    old = root / ".old-best"
-    shutil.rmtree(old, ignore_errors=True)
-    if best.exists():
-        best.rename(old)
-    tmp.rename(best)
-    shutil.rmtree(old, ignore_errors=True)
+    tmp = make_temp_dir(best)
+    try:
+        for name in ("config.json", "model.safetensors", "vocab.json", "trainer.json"):
+            if (checkpoint / name).exists():
+                shutil.copy2(checkpoint / name, tmp / name)
+        replace_dir(tmp, best)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return best
 
 
@@ -176,7 +174,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 def prune(run_dir: Path, keep_last: int) -> None:
     for old in list_checkpoints(run_dir)[:-keep_last] if keep_last > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
-    for stale in (run_dir / "checkpoints").glob(".tmp-*"):  # left by a killed run
+    for stale in (run_dir / "checkpoints").glob(f"{TMP_PREFIX}*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from wav2vec2.atomic import write_text_atomic
 
 LOG_FILE = "log.jsonl"
 
@@ -20,9 +21,7 @@ class MetricsWriter:
         self.path = run_dir / LOG_FILE
         if resume_update is not None and self.path.exists():
             kept = [r for r in read_log(self.path) if r.get("update", 0) <= resume_update]
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-            os.replace(tmp, self.path)
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         elif resume_update is None and self.path.exists():
             self.path.unlink()
         self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 -- closed in close()

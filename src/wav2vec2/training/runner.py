@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.data.dataset import AudioDataset
 from wav2vec2.data.loader import build_loader
 from wav2vec2.data.sampler import BucketBatchSampler
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import atomic_write
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.training.config import RunConfig
 from wav2vec2.training.distributed import DistEnv, init_from_env, shutdown
@@ -53,7 +53,7 @@ def prepare_run_dir(run_dir: Path, run: RunConfig, env: DistEnv) -> RunConfig:
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         text = json.dumps(run.to_dict(), indent=2) + "\n"
-        atomic_write(path, lambda p: p.write_text(text))
+        write_text_atomic(path, text)
     return run
 
 

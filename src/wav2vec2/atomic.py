@@ -1,0 +1,82 @@
+"""Writes that readers never see half done: files and folders are put in place by rename.
+
+Temporary names are made here rather than by ``tempfile.mkstemp`` / ``mkdtemp``, which
+create files 0600 and folders 0700 whatever the umask: a model, corpus, LM or report
+written through them would be unreadable to everyone but its owner (another user, a
+service account, a shared group folder). safetensors' ``save_file`` also writes 0600, so
+each finished file is given the mode the umask allows a new file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+TMP_PREFIX = ".tmp-"  # every temporary name starts so; a sweep may delete what a killed run left
+
+
+def temp_path(dest: str | Path) -> Path:
+    """A fresh, unused name beside ``dest`` (same folder, so a rename is atomic)."""
+    dest = Path(dest)
+    return dest.with_name(f"{TMP_PREFIX}{dest.name}.{os.getpid()}.{secrets.token_hex(4)}")
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask can only set, and races threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` to create a file at the temporary path ``tmp``, then rename it
+    over ``path``. On any failure the temporary file goes and ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` (newlines as written) to ``path`` atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"))
+
+
+def make_temp_dir(dest: str | Path) -> Path:
+    """Create an empty folder beside ``dest``, to fill and then pass to ``replace_dir``."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(dest)
+    tmp.mkdir()
+    return tmp
+
+
+def replace_dir(tmp: Path, dest: Path) -> None:
+    """Put the complete folder ``tmp`` at ``dest``. An existing ``dest`` is moved aside
+    first, put back if the final rename fails, and deleted once the new one is in place."""
+    old = None
+    if dest.exists():
+        old = temp_path(dest)
+        dest.rename(old)
+    try:
+        tmp.rename(dest)
+    except BaseException:
+        if old is not None:
+            old.rename(dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,82 @@
+"""Atomic writes: complete or untouched, no leftovers, and the user's umask respected."""
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from wav2vec2 import SMALL, Wav2Vec2Model
+from wav2vec2.atomic import atomic_write, replace_dir, write_text_atomic
+from wav2vec2.training import checkpoint as ckpt
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_text_lands_whole_with_the_umask_mode(tmp_path, umask_022):
+    path = tmp_path / "sub" / "report.json"
+    write_text_atomic(path, "ünïcode\nline\n")
+    assert path.read_bytes() == "ünïcode\nline\n".encode()
+    # tempfile.mkstemp would have left it 0600: unreadable to a service or a colleague
+    assert _mode(path) == 0o644
+    assert sorted(p.name for p in path.parent.iterdir()) == ["report.json"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_text("old")
+
+    def fail(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, fail)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_replace_dir_swaps_and_puts_the_old_one_back_on_failure(tmp_path, monkeypatch):
+    dest, new = tmp_path / "lm", tmp_path / ".tmp-new"
+    dest.mkdir()
+    (dest / "info.json").write_text("old")
+    new.mkdir()
+    (new / "info.json").write_text("new")
+
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if self == new:
+            raise OSError("cross-device link")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(OSError, match="cross-device"):
+        replace_dir(new, dest)
+    assert (dest / "info.json").read_text() == "old"  # put back, not left under a hidden name
+    monkeypatch.setattr(Path, "rename", real_rename)
+
+    replace_dir(new, dest)
+    assert (dest / "info.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lm"]
+
+
+def test_checkpoints_are_readable_by_others(tmp_path, umask_022):
+    model = Wav2Vec2Model(SMALL)
+    state = ckpt.TrainerState(1, 0, {"epoch": 0, "position": 0}, None, 0, None, {})
+    path = ckpt.save_checkpoint(tmp_path, model, torch.optim.AdamW(model.parameters()), state, {})
+    best = ckpt.mark_best(tmp_path, path)
+    for folder in (path, best):
+        assert _mode(folder) == 0o755  # mkdtemp would make it 0700
+        assert all(_mode(f) == 0o644 for f in folder.iterdir())
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best", path.name]
