@@ -85,11 +85,14 @@ def _stage(n: int, title: str) -> float:
     return time.time()
 
 
-def run_demo(out_dir: str | Path = "demo", quick: bool = False, workers: int = 2) -> dict:
+def run_demo(
+    out_dir: str | Path = "demo", quick: bool = False, workers: int = 2, plan: DemoPlan | None = None
+) -> dict:
+    """Run (or resume) the demo into OUT_DIR; ``plan`` replaces FULL / QUICK (tests)."""
     from wav2vec2.corpus.make import make_corpus
     from wav2vec2.corpus.plan import CorpusConfig
 
-    plan = QUICK if quick else FULL
+    plan = plan or (QUICK if quick else FULL)
     out = Path(out_dir).resolve()
     corpus, pre_dir, ft_dir = out / "corpus", out / "pretrain", out / "finetune"
     started = time.time()

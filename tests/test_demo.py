@@ -1,0 +1,36 @@
+"""The main job end to end at a tiny size, then again: the second run resumes every stage."""
+
+import json
+
+from wav2vec2.demo import DemoPlan, run_demo
+
+TINY = DemoPlan(hours=0.2, pretrain_updates=8, finetune_updates=8, freeze_updates=2, examples=2)
+
+
+def test_demo_runs_end_to_end_then_resumes(tmp_path, capsys):
+    out = tmp_path / "demo"
+    first = run_demo(out, workers=2, plan=TINY)
+    printed = capsys.readouterr().out
+    for stage in range(1, 6):
+        assert f"=== [{stage}/5]" in printed
+    assert printed.count("REF:") == 2 and "Test WER" in printed
+    assert 0.0 <= first["greedy_cer"] and 0.0 <= first["wer"]
+    summary = json.loads((out / "eval" / "lm" / "test_summary.json").read_text())
+    assert summary["decoding"]["lm"] and summary["metrics"]["wer"] == first["wer"]
+    for plot_dir in (out / "pretrain" / "plots", out / "finetune" / "plots"):
+        assert any(plot_dir.glob("*.png"))
+
+    # Nothing is redone: the corpus audio, both trainings and the LM are kept as they are
+    # (the corpus manifests are written again, with the same content).
+    manifest = (out / "corpus" / "train_10m.tsv").read_text()
+    kept = [
+        next((out / "corpus" / "audio").rglob("*.flac")),
+        out / "pretrain" / "checkpoints" / "update_00000008" / "model.safetensors",
+        out / "finetune" / "checkpoints" / "update_00000008" / "model.safetensors",
+        out / "lm" / "lm.bin",
+    ]
+    stamps = [p.stat().st_mtime_ns for p in kept]
+    second = run_demo(out, workers=2, plan=TINY)
+    assert [p.stat().st_mtime_ns for p in kept] == stamps
+    assert (out / "corpus" / "train_10m.tsv").read_text() == manifest
+    assert second["wer"] == first["wer"] and second["model"] == first["model"]
