@@ -86,7 +86,10 @@ def _stage(n: int, title: str) -> float:
 
 
 def run_demo(
-    out_dir: str | Path = "demo", quick: bool = False, workers: int = 2, plan: DemoPlan | None = None
+    out_dir: str | Path = "demo",
+    quick: bool = False,
+    workers: int = 2,
+    plan: DemoPlan | None = None,
 ) -> dict:
     """Run (or resume) the demo into OUT_DIR; ``plan`` replaces FULL / QUICK (tests)."""
     from wav2vec2.corpus.make import make_corpus
