@@ -177,3 +177,40 @@ def test_cli_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown text source bible" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_closed_vocabulary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wav2vec2.corpus.plan import closed_vocabulary, sentence_blocks
+    from wav2vec2.corpus.sources import all_passages
+
+    if missing_packages() or austen_folder() is None:
+        pytest.skip("corpus packages missing: run scripts/install-system-deps.sh")
+    dest = tmp_path / "v500"
+    args = ["corpus", "make", str(dest), "--hours", "0.02", "--no-install", "--workers", "2"]
+    assert main([*args, "--vocabulary", "500"]) == 0
+    text = [s for b in sentence_blocks(all_passages(), 3, 35) for s in b]
+    allowed = closed_vocabulary(text, 500)
+    for name in ("train_10h", "dev", "test", "lm.txt"):
+        path = dest / (name if "." in name else f"{name}.wrd")
+        words = path.read_text().split()
+        assert words and set(words) <= allowed, name
+    assert json.loads((dest / "corpus.json").read_text())["config"]["vocabulary"] == 500
+    assert "word vocabulary" in (dest / "summary.md").read_text()
+    capsys.readouterr()
+    assert main([*args, "--vocabulary", "400"]) == 2  # another vocabulary into the same folder
+    assert "other settings" in capsys.readouterr().err
+    assert main(["corpus", "make", str(tmp_path / "y"), "--vocabulary", "-1"]) == 2
+    assert "vocabulary must be 0" in capsys.readouterr().err
+
+
+def test_a_corpus_from_before_new_settings_resumes(corpus: Path, tmp_path: Path) -> None:
+    # corpus.json written before --sources and --vocabulary existed lacks those keys; they
+    # read as their defaults, so re-running the same command still resumes.
+    copy = tmp_path / "older"
+    shutil.copytree(corpus, copy)
+    record = json.loads((copy / "corpus.json").read_text())
+    del record["config"]["sources"], record["config"]["vocabulary"]
+    (copy / "corpus.json").write_text(json.dumps(record))
+    before = _snapshot(copy)
+    make_corpus(copy, TINY, workers=1, install=False, progress=False)
+    assert _snapshot(copy) == before

@@ -164,3 +164,34 @@ def test_sources_choose_the_text(blocks: list[list[Sentence]]) -> None:
         CorpusConfig(sources=("kjv", "bible"))
     with pytest.raises(ValueError, match="none given"):
         CorpusConfig(sources=())
+
+
+def test_closed_vocabulary_keeps_only_its_words(blocks: list[list[Sentence]]) -> None:
+    from wav2vec2.corpus.plan import closed_vocabulary, lm_sentences
+
+    closed = sentence_blocks(all_passages(), 3, 35, vocabulary=1000)
+    words = closed_vocabulary((s for b in blocks for s in b), 1000)
+    assert len(words) == 1000 and {"THE", "AND", "OF"} <= words
+    sentences = [s for b in closed for s in b]
+    assert 5000 < len(sentences) < len({s.words for b in blocks for s in b})
+    assert all(words.issuperset(s.words.split()) for s in sentences)
+    assert all(1 <= len(b) <= 12 for b in closed)
+    # A 1.5-hour corpus and its LM text stay inside the closed vocabulary.
+    plan = plan_corpus(closed, CorpusConfig(hours=1.5, seed=0, vocabulary=1000))
+    spoken = {w for u in plan for w in u.words.split()}
+    assert spoken <= words and len(spoken) > 800
+    assert {w for line in lm_sentences(closed, plan) for w in line.split()} <= words
+    # Ties are broken alphabetically, so the vocabulary does not depend on reading order.
+    tied = [Sentence("B A C", "b a c"), Sentence("C B", "c b")]
+    assert closed_vocabulary(tied, 2) == {"B", "C"}
+    assert closed_vocabulary(reversed(tied), 2) == {"B", "C"}
+    with pytest.raises(ValueError, match="vocabulary must be 0"):
+        CorpusConfig(vocabulary=-5)
+
+
+def test_open_vocabulary_plan_is_unchanged(blocks: list[list[Sentence]]) -> None:
+    # The demo's corpus (1.5 h, seed 0, open vocabulary) has had this plan since before the
+    # closed vocabulary existed, so its folders resume across versions.
+    assert sentence_blocks(all_passages(), 3, 35, vocabulary=0) == blocks
+    plan = plan_corpus(blocks, CorpusConfig(hours=1.5, seed=0))
+    assert plan_digest(plan) == "64a65e921d8b3726"

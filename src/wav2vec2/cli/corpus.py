@@ -23,7 +23,11 @@ def _make(args: argparse.Namespace) -> int:
             reverb_prob=base.reverb_prob if args.reverb_prob is None else args.reverb_prob,
         )
         config = CorpusConfig(
-            hours=args.hours, seed=args.seed, augment=augment, sources=tuple(args.sources)
+            hours=args.hours,
+            seed=args.seed,
+            augment=augment,
+            sources=tuple(args.sources),
+            vocabulary=args.vocabulary,
         )
     except ValueError as exc:
         raise Wav2Vec2Error(f"bad corpus settings: {exc}") from exc
@@ -75,6 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=list(SOURCE_NAMES),
         metavar="NAME",
         help=f"text sources to read, from {', '.join(SOURCE_NAMES)} (default: all)",
+    )
+    make.add_argument(
+        "--vocabulary",
+        type=int,
+        default=0,
+        metavar="N",
+        help="closed vocabulary: only sentences made of the N most frequent words "
+        "(default 0: open)",
     )
     make.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     make.add_argument(

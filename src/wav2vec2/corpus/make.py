@@ -83,10 +83,13 @@ def ensure_system_packages(install: bool = True, log: Callable[[str], None] = pr
 
 
 @functools.lru_cache(maxsize=2)
-def _sentence_blocks(min_words: int, max_words: int, sources: tuple[str, ...]) -> list:
+def _sentence_blocks(
+    min_words: int, max_words: int, sources: tuple[str, ...], vocabulary: int
+) -> list:
     """The normalized text of the chosen sources, once per process (it takes seconds)."""
     passages = all_passages()
-    return sentence_blocks({name: passages[name] for name in sources}, min_words, max_words)
+    chosen = {name: passages[name] for name in sources}
+    return sentence_blocks(chosen, min_words, max_words, vocabulary)
 
 
 @dataclass(frozen=True)
@@ -157,10 +160,15 @@ def _check_settings(dest: Path, record: dict) -> None:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             old = None
+        if isinstance(old, dict) and isinstance(old.get("config"), dict):
+            # Settings added since that corpus was made read as their defaults.
+            defaults = json.loads(json.dumps(CorpusConfig().to_dict()))
+            old["config"] = {**defaults, **old["config"]}
         if old != record:
             raise Wav2Vec2Error(
                 "this folder holds a corpus made with other settings (or other text); "
-                "use a new folder, or the same --hours/--seed/--sources/augmentation to resume",
+                "use a new folder, or the same --hours/--seed/--sources/--vocabulary/augmentation "
+                "to resume",
                 dest,
             )
     else:
@@ -189,7 +197,7 @@ def make_corpus(
         raise Wav2Vec2Error("exists and is not a folder", dest)
     ensure_system_packages(install=install, log=log)
     started = time.monotonic()
-    blocks = _sentence_blocks(config.min_words, config.max_words, config.sources)
+    blocks = _sentence_blocks(config.min_words, config.max_words, config.sources, config.vocabulary)
     plan = plan_corpus(blocks, config)
     record = {"config": config.to_dict(), "plan_digest": plan_digest(plan)}
     dest.mkdir(parents=True, exist_ok=True)

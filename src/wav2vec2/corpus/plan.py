@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -50,6 +51,9 @@ class CorpusConfig:
     # Text sources read (default all); the LM text comes from the same sources, so one
     # source gives a matched domain as LibriSpeech's books do.
     sources: tuple[str, ...] = SOURCE_NAMES
+    # Closed vocabulary (0: open): read only sentences made entirely of the N most frequent
+    # words of the chosen sources, as the WSJ 5k and Resource Management (1k) tasks do.
+    vocabulary: int = 0
 
     def __post_init__(self) -> None:
         if not self.hours > 0:
@@ -63,6 +67,8 @@ class CorpusConfig:
             )
         if not 1 <= self.min_words <= self.max_words:
             raise ValueError("need 1 <= min_words <= max_words")
+        if self.vocabulary < 0:
+            raise ValueError("vocabulary must be 0 (open) or a positive number of words")
 
     def eval_hours(self) -> float:
         """Hours each of dev and test gets."""
@@ -102,30 +108,45 @@ class Utterance:
 
 
 def sentence_blocks(
-    passages: dict[str, Iterable[list[str]]], min_words: int, max_words: int
+    passages: dict[str, Iterable[list[str]]],
+    min_words: int,
+    max_words: int,
+    vocabulary: int = 0,
 ) -> list[list[Sentence]]:
     """Normalize and de-duplicate sentences, and cut each passage into blocks.
 
     Sources are read in name order and the first occurrence of a transcript wins, so a
-    sentence quoted by two sources exists once, and can be in only one split.
+    sentence quoted by two sources exists once, and can be in only one split. With a
+    ``vocabulary`` of N, only sentences whose every word is among the N most frequent
+    (counted over the de-duplicated sentences) are kept, before the cut into blocks.
     """
     seen: set[str] = set()
-    blocks = []
+    texts: list[list[Sentence]] = []
     for name in sorted(passages):
         for passage in passages[name]:
-            block: list[Sentence] = []
+            kept = []
             for raw in passage:
                 sentence = normalize_sentence(raw, min_words, max_words)
                 if sentence is None or sentence.words in seen:
                     continue
                 seen.add(sentence.words)
-                block.append(sentence)
-                if len(block) == BLOCK_SENTENCES:
-                    blocks.append(block)
-                    block = []
-            if block:
-                blocks.append(block)
-    return blocks
+                kept.append(sentence)
+            texts.append(kept)
+    if vocabulary:
+        words = closed_vocabulary((s for text in texts for s in text), vocabulary)
+        texts = [[s for s in text if words.issuperset(s.words.split())] for text in texts]
+    return [
+        text[i : i + BLOCK_SENTENCES]
+        for text in texts
+        for i in range(0, len(text), BLOCK_SENTENCES)
+    ]
+
+
+def closed_vocabulary(sentences: Iterable[Sentence], size: int) -> set[str]:
+    """The ``size`` most frequent words (ties broken alphabetically, so it is deterministic)."""
+    counts = Counter(w for s in sentences for w in s.words.split())
+    ranked = sorted(counts, key=lambda w: (-counts[w], w))
+    return set(ranked[:size])
 
 
 class _SentenceStream:
