@@ -4,7 +4,9 @@ import json
 
 from wav2vec2.demo import DemoPlan, run_demo
 
-TINY = DemoPlan(hours=0.2, pretrain_updates=8, finetune_updates=8, freeze_updates=2, examples=2)
+TINY = DemoPlan(
+    hours=0.2, pretrain_updates=8, finetune_updates=8, freeze_updates=2, examples=2, vocabulary=1000
+)
 
 
 def test_demo_runs_end_to_end_then_resumes(tmp_path, capsys):
@@ -17,6 +19,15 @@ def test_demo_runs_end_to_end_then_resumes(tmp_path, capsys):
     assert 0.0 <= first["greedy_cer"] and 0.0 <= first["wer"]
     summary = json.loads((out / "eval" / "lm" / "test_summary.json").read_text())
     assert summary["decoding"]["lm"] and summary["metrics"]["wer"] == first["wer"]
+    # The corpus, its LM and so the beam search's lexicon keep to the closed vocabulary.
+    lexicon = (out / "lm" / "lexicon.txt").read_text().splitlines()
+    assert 500 < len(lexicon) <= 1000
+    spoken = {
+        w
+        for split in ("train_10m", "test")
+        for w in (out / "corpus" / f"{split}.wrd").read_text().split()
+    }
+    assert spoken <= {line.split()[0] for line in lexicon}
     for plot_dir in (out / "pretrain" / "plots", out / "finetune" / "plots"):
         assert any(plot_dir.glob("*.png"))
 

@@ -1,6 +1,6 @@
 """The main job, end to end on built-in data: raw audio to transcripts.
 
-1. make a small multi-speaker corpus with the offline TTS voices;
+1. make a small multi-speaker corpus with the offline TTS voices (closed 1000-word vocabulary);
 2. pretrain the SMALL preset on its unlabeled split;
 3. fine-tune on the 10-minute labeled subset;
 4. evaluate on the held-out speakers of the test split: greedy, then lexicon beam search
@@ -43,8 +43,15 @@ class DemoPlan:
 
 # Measured on 2 CPU cores: pretraining runs at 4.5-5 updates/s (SMALL recipe, 12 s of audio
 # per update) and fine-tuning at about 2 updates/s (40 s of labeled audio per update).
-FULL = DemoPlan(hours=1.5, pretrain_updates=1500, finetune_updates=1500, freeze_updates=50)
-QUICK = DemoPlan(hours=0.4, pretrain_updates=150, finetune_updates=150, freeze_updates=20)
+# The corpus has a closed 1000-word vocabulary (as the Resource Management task): the same
+# recipe gives test WER 81.8% on the open-vocabulary corpus and about 72% on this one, whose
+# 10 labeled minutes hold 88% of the test words (docs/finetuning.md, sixth round).
+FULL = DemoPlan(
+    hours=1.5, pretrain_updates=1500, finetune_updates=1500, freeze_updates=50, vocabulary=1000
+)
+QUICK = DemoPlan(
+    hours=0.4, pretrain_updates=150, finetune_updates=150, freeze_updates=20, vocabulary=1000
+)
 
 # Pretraining: the SMALL preset's own recipe (four 3 s crops per update, lr 5e-4), shortened.
 PRETRAIN_SETTINGS = {
