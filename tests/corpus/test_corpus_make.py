@@ -195,7 +195,7 @@ def test_cli_closed_vocabulary(tmp_path: Path, capsys: pytest.CaptureFixture[str
         words = path.read_text().split()
         assert words and set(words) <= allowed, name
     assert json.loads((dest / "corpus.json").read_text())["config"]["vocabulary"] == 500
-    assert "word vocabulary" in (dest / "summary.md").read_text()
+    assert "(closed: the 500 most frequent words)" in (dest / "summary.md").read_text()
     capsys.readouterr()
     assert main([*args, "--vocabulary", "400"]) == 2  # another vocabulary into the same folder
     assert "other settings" in capsys.readouterr().err

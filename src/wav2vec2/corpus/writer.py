@@ -151,11 +151,13 @@ def write_outputs(
 def summary_markdown(summary: dict) -> str:
     """A readable summary: a table of splits, then who speaks in each."""
     config = summary["config"]
+    closed = config.get("vocabulary", 0)
+    closed = f" (closed: the {closed} most frequent words)" if closed else ""
     lines = [
         "# Built-in speech corpus",
         "",
         f"{summary['total_hours']:.2f} hours of 16 kHz speech (seed {config['seed']}, "
-        f"{config['hours']} hours requested); word vocabulary {summary['vocabulary']}, "
+        f"{config['hours']} hours requested); word vocabulary {summary['vocabulary']}{closed}, "
         f"{summary['letters']} letter symbols.",
         "",
         "| split | utterances | hours | mean s | 10-20 s | speakers | words | vocabulary | note |",
