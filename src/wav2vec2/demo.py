@@ -44,7 +44,7 @@ class DemoPlan:
 # Measured on 2 CPU cores: pretraining runs at 4.5-5 updates/s (SMALL recipe, 12 s of audio
 # per update) and fine-tuning at about 2 updates/s (40 s of labeled audio per update).
 # The corpus has a closed 1000-word vocabulary (as the Resource Management task): the same
-# recipe gives test WER 81.8% on the open-vocabulary corpus and about 72% on this one, whose
+# recipe gave test WER 81.8% on the open-vocabulary corpus and 74-75% on this one, whose
 # 10 labeled minutes hold 88% of the test words (docs/finetuning.md, sixth round).
 FULL = DemoPlan(
     hours=1.5, pretrain_updates=1500, finetune_updates=1500, freeze_updates=50, vocabulary=1000

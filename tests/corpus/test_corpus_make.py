@@ -28,12 +28,16 @@ TINY = CorpusConfig(hours=0.02, seed=3)  # ~70 s of audio: 8-10 utterances
 LABELED = ("train_10m", "train_1h", "train_10h", "dev", "test")
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _need_corpus_packages() -> None:
     if missing_packages() or austen_folder() is None:
         pytest.skip(
             f"corpus packages missing: run scripts/install-system-deps.sh ({missing_packages()})"
         )
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _need_corpus_packages()
     dest = tmp_path_factory.mktemp("corpus") / "tiny"
     make_corpus(dest, TINY, workers=2, install=False, progress=False)
     return dest
@@ -158,8 +162,7 @@ def test_cli_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     from wav2vec2.corpus.plan import sentence_blocks
     from wav2vec2.corpus.sources import all_passages
 
-    if missing_packages() or austen_folder() is None:
-        pytest.skip("corpus packages missing: run scripts/install-system-deps.sh")
+    _need_corpus_packages()
     dest = tmp_path / "kjv"
     args = ["corpus", "make", str(dest), "--hours", "0.02", "--no-install", "--workers", "2"]
     assert main([*args, "--sources", "kjv"]) == 0
@@ -183,8 +186,7 @@ def test_cli_closed_vocabulary(tmp_path: Path, capsys: pytest.CaptureFixture[str
     from wav2vec2.corpus.plan import closed_vocabulary, sentence_blocks
     from wav2vec2.corpus.sources import all_passages
 
-    if missing_packages() or austen_folder() is None:
-        pytest.skip("corpus packages missing: run scripts/install-system-deps.sh")
+    _need_corpus_packages()
     dest = tmp_path / "v500"
     args = ["corpus", "make", str(dest), "--hours", "0.02", "--no-install", "--workers", "2"]
     assert main([*args, "--vocabulary", "500"]) == 0

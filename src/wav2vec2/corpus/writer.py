@@ -151,8 +151,8 @@ def write_outputs(
 def summary_markdown(summary: dict) -> str:
     """A readable summary: a table of splits, then who speaks in each."""
     config = summary["config"]
-    closed = config.get("vocabulary", 0)
-    closed = f" (closed: the {closed} most frequent words)" if closed else ""
+    size = config.get("vocabulary", 0)  # absent in corpora made before the option
+    closed = f" (closed: the {size} most frequent words)" if size else ""
     lines = [
         "# Built-in speech corpus",
         "",
