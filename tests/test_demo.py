@@ -19,6 +19,7 @@ def test_demo_runs_end_to_end_then_resumes(tmp_path, capsys):
     assert 0.0 <= first["greedy_cer"] and 0.0 <= first["wer"]
     summary = json.loads((out / "eval" / "lm" / "test_summary.json").read_text())
     assert summary["decoding"]["lm"] and summary["metrics"]["wer"] == first["wer"]
+    assert summary["decoding"]["beam"] == 500  # the paper's beam for tuning the 4-gram weights
     # The corpus, its LM and so the beam search's lexicon keep to the closed vocabulary.
     lexicon = (out / "lm" / "lexicon.txt").read_text().splitlines()
     assert 500 < len(lexicon) <= 1000
