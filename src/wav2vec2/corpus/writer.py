@@ -151,7 +151,7 @@ def write_outputs(
 def summary_markdown(summary: dict) -> str:
     """A readable summary: a table of splits, then who speaks in each."""
     config = summary["config"]
-    size = config.get("vocabulary", 0)  # absent in corpora made before the option
+    size = config["vocabulary"]
     closed = f" (closed: the {size} most frequent words)" if size else ""
     lines = [
         "# Built-in speech corpus",
