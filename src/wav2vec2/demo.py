@@ -42,8 +42,9 @@ class DemoPlan:
     vocabulary: int = 0  # the corpus's closed vocabulary (0: open)
 
 
-# Measured on 2 CPU cores: pretraining runs at 4.5-5 updates/s (SMALL recipe, 12 s of audio
-# per update) and fine-tuning at about 2 updates/s (40 s of labeled audio per update).
+# Measured on 2 CPU cores (machines of this kind differ by about a third): pretraining runs
+# at 3-5 updates/s (SMALL recipe, 12 s of audio per update) and fine-tuning at 1.3-2
+# updates/s (40 s of labeled audio per update), validation included.
 # The corpus has a closed 1000-word vocabulary (as the Resource Management task): the same
 # recipe gave test WER 81.8% on the open-vocabulary corpus and 74-75% on this one, whose
 # 10 labeled minutes hold 88% of the test words (docs/finetuning.md, sixth round).
