@@ -51,6 +51,15 @@ class FeatureEncoderConfig:
             out *= s
         return out
 
+    def num_frames(self, samples):
+        """Output frames for ``samples`` input samples: an int, or a tensor of lengths (the
+        one place this arithmetic lives; 49 frames for 16000 samples with the paper's stack).
+        Each conv layer maps n -> floor((n - kernel) / stride) + 1, never below 0."""
+        n = samples
+        for _, k, s in self.conv_layers:
+            n = (n - k) // s + 1
+        return n.clamp(min=0) if hasattr(n, "clamp") else max(n, 0)
+
     @property
     def receptive_field(self) -> int:
         """Samples seen by one output frame (400 = 25 ms for the paper's stack)."""

@@ -42,9 +42,6 @@ class ConvBlock(nn.Module):
             x = self.norm(x)
         return F.gelu(x)
 
-    def output_lengths(self, lengths: Tensor) -> Tensor:
-        return torch.div(lengths - self.kernel, self.stride, rounding_mode="floor") + 1
-
 
 class _GradScale(torch.autograd.Function):
     """Identity forward; multiplies the incoming gradient by ``scale`` (fairseq GradMultiply)."""
@@ -100,6 +97,4 @@ class FeatureEncoder(nn.Module):
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """Valid frames for valid sample counts (B,) -> (B,)."""
-        for block in self.blocks:
-            lengths = block.output_lengths(lengths)
-        return lengths.clamp(min=0)
+        return self.cfg.num_frames(lengths)

@@ -43,6 +43,10 @@ class Task(Protocol):
 
     def summarize(self, sums: dict[str, float]) -> dict[str, float]: ...
 
+    def progress(self, metrics: dict[str, float]) -> dict[str, str]:
+        """What the progress bar shows after an update (the loop knows no metric names)."""
+        ...
+
     def health(self, history: list[dict[str, float]], update: int, model=None) -> list[str]: ...
 
     def valid_health(self, valid: dict[str, float], update: int) -> list[str]: ...
@@ -103,6 +107,13 @@ class PretrainTask:
             "prob_perplexity": sums["prob_perplexity"] / b,
             "temperature": sums["temperature"] / b,
             "masked_steps": sums["sample_size"],
+        }
+
+    def progress(self, metrics: dict[str, float]) -> dict[str, str]:
+        return {
+            "loss": f"{metrics['loss']:.3f}",
+            "lr": f"{metrics['lr']:.2e}",
+            "acc": f"{metrics['accuracy']:.3f}",
         }
 
     def valid_health(self, valid: dict[str, float], update: int) -> list[str]:
@@ -222,6 +233,9 @@ class CTCTask:
             out["empty_hypotheses"] = sums["empty_hypotheses"] / max(sums["sentences"], 1.0)
             out["blank_frames"] = sums["blank_frames"] / max(sums["frames"], 1.0)
         return out
+
+    def progress(self, metrics: dict[str, float]) -> dict[str, str]:
+        return {"loss": f"{metrics['loss']:.3f}", "lr": f"{metrics['lr']:.2e}"}
 
     def health(self, history: list[dict[str, float]], update: int, model=None) -> list[str]:
         return []

@@ -289,10 +289,7 @@ class Trainer:
                 for k, v in metrics.items():
                     window.setdefault(k, []).append(v)
                 bar.update(1)
-                shown = {"loss": f"{metrics['loss']:.3f}", "lr": f"{metrics['lr']:.2e}"}
-                if "accuracy" in metrics:
-                    shown["acc"] = f"{metrics['accuracy']:.3f}"
-                bar.set_postfix(shown)
+                bar.set_postfix(self.task.progress(metrics))
                 if self.update % self.cfg.log_interval == 0 or self.update == self.cfg.max_updates:
                     elapsed = time.time() - window_start
                     logged = {k: sum(v) / len(v) for k, v in window.items()}
