@@ -62,6 +62,8 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     from wav2vec2.interop.huggingface import config_to_hf
     from wav2vec2.interop.loading import load_model
+    from wav2vec2.losses import contrastive_loss
+    from wav2vec2.models.masking import sample_masks
     from wav2vec2.models.negatives import sample_negatives, to_flat_time_indices
 
     cfg = benchmark_config(args.preset)
@@ -76,8 +78,8 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     samples = int(round(seconds * cfg.sample_rate))
     gen = torch.Generator().manual_seed(args.seed)
     waveforms = generated_audio(batch, samples, cfg.sample_rate, gen)  # (B, samples)
-    frames = int(ours.frame_lengths(torch.tensor(samples)))
-    mask = ours.sample_time_mask(batch, frames, None, gen)  # (B, T) bool
+    frames = cfg.feature_encoder.num_frames(samples)
+    mask, _ = sample_masks(cfg.masking, batch, frames, None, generator=gen)  # (B, T) bool
     negatives = sample_negatives(mask, cfg.pretraining.num_negatives, gen)  # (M, K)
     torch.save(
         {
@@ -97,7 +99,8 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             sampled_negative_indices=to_flat_time_indices(mask, negatives),
         )
         out = ours.eval().pretrain(waveforms, None, mask_time=mask, negatives=negatives)
-    parity = abs(float(ref.contrastive_loss) - float(out.loss.contrastive))
+    ours_loss = float(contrastive_loss(out.logits))
+    parity = abs(float(ref.contrastive_loss) - ours_loss)
     return {
         "preset": args.preset,
         "config": cfg.to_dict(),
@@ -109,7 +112,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "transformers": sum(p.numel() for p in hf.parameters()),
         },
         "eval_contrastive_loss": {
-            "ours": float(out.loss.contrastive),
+            "ours": ours_loss,
             "transformers": float(ref.contrastive_loss),
             "abs_diff": parity,
         },
@@ -168,6 +171,7 @@ def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
     """The model and a closure computing the training loss of the fixed batch."""
     if impl == "ours":
         from wav2vec2.interop.loading import load_model
+        from wav2vec2.losses import pretraining_loss
 
         model = load_model(str(workdir / "model"))
         gen = torch.Generator().manual_seed(0)  # dropout noise is global; Gumbel noise is here
@@ -177,7 +181,7 @@ def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
                 batch["waveforms"], None, mask_time=batch["mask"],
                 negatives=batch["negatives"], generator=gen,
             )  # fmt: skip
-            return out.loss.total
+            return pretraining_loss(out, model.cfg.pretraining).total
 
         return model, loss_fn, {}
     import transformers

@@ -1,8 +1,10 @@
 import math
+from types import SimpleNamespace
 
 import torch
 
 from wav2vec2 import losses
+from wav2vec2.config import PretrainingConfig
 
 
 def test_contrastive_logits_cosine_over_temperature_and_positive_first():
@@ -40,7 +42,15 @@ def test_diversity_loss_extremes():
 
 def test_pretraining_loss_scales_extra_terms_by_sample_size():
     logits = torch.randn(7, 11)
-    out = losses.pretraining_loss(logits, torch.tensor(300.0), 640, torch.tensor(0.5), 0.1, 10.0)
+    # Only the parts the loss reads, as Wav2Vec2Model.pretrain returns them.
+    parts = SimpleNamespace(
+        logits=logits,
+        prob_perplexity=torch.tensor(300.0),
+        num_codevectors=640,
+        feature_penalty=torch.tensor(0.5),
+    )
+    weights = PretrainingConfig(diversity_weight=0.1, feature_penalty_weight=10.0)
+    out = losses.pretraining_loss(parts, weights)
     expected = losses.contrastive_loss(logits) + 0.1 * (340 / 640) * 7 + 10.0 * 0.5 * 7
     assert out.sample_size == 7
     assert torch.allclose(out.total, expected)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from wav2vec2.models.masking import compute_span_mask
+from wav2vec2.config import MaskingConfig
+from wav2vec2.models.masking import compute_span_mask, sample_masks
 from wav2vec2.models.negatives import sample_negatives, to_flat_time_indices
 
 
@@ -13,6 +14,26 @@ def test_mask_rate_matches_paper():
     # p = 0.065 start probability x span 10 (fairseq mask_prob 0.65) masks about 49%.
     mask = compute_span_mask((64, 500), 0.65, 10, generator=gen())
     assert 0.44 < mask.float().mean().item() < 0.54
+
+
+def test_sample_masks_draws_time_then_channel_from_one_generator():
+    # The draw order is part of every training run's random stream: time, then channel.
+    cfg = MaskingConfig(time_prob=0.5, channel_prob=0.3, channel_min_masks=1)
+    lengths = torch.tensor([120, 90])
+    time, channel = sample_masks(cfg, 2, 120, 64, frame_lengths=lengths, generator=gen(4))
+    g = gen(4)
+    expected_time = compute_span_mask(
+        (2, 120), cfg.time_prob, cfg.time_length, valid_lengths=lengths,
+        min_masks=cfg.time_min_masks, require_same_masks=cfg.require_same_masks, generator=g,
+    )  # fmt: skip
+    expected_channel = compute_span_mask(
+        (2, 64), cfg.channel_prob, cfg.channel_length, min_masks=1, generator=g
+    )
+    assert torch.equal(time, expected_time) and torch.equal(channel, expected_channel)
+    # A size of None draws nothing: the generator's stream is left as it was.
+    g = gen(4)
+    assert sample_masks(cfg, 2, None, None, generator=g) == (None, None)
+    assert torch.equal(g.get_state(), gen(4).get_state())
 
 
 def test_mask_is_deterministic_and_padding_aware():
@@ -85,6 +106,7 @@ def test_zero_mask_prob_masks_nothing():
 
     cfg = SMALL.with_overrides(**{"masking.time_prob": 0.0, "masking.time_min_masks": 2})
     model = Wav2Vec2Model(cfg)
-    assert model.sample_time_mask(2, 100, torch.tensor([100, 80]), gen()) is None
+    time, _ = sample_masks(cfg.masking, 2, 100, None, frame_lengths=torch.tensor([100, 80]))
+    assert time is None
     with pytest.raises(ValueError, match="time_prob is 0"):
         model.pretrain(torch.randn(1, 16000), generator=gen())

@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from wav2vec2.config import PretrainingConfig
+from wav2vec2.models.outputs import PretrainingOutput
+
 
 def contrastive_logits(
     context: Tensor, positives: Tensor, distractors: Tensor, temperature: float
@@ -76,19 +79,16 @@ class PretrainingLoss:
     sample_size: int  # masked steps
 
 
-def pretraining_loss(
-    logits: Tensor,
-    prob_perplexity: Tensor,
-    num_codevectors: int,
-    features_pen: Tensor,
-    diversity_weight: float,
-    feature_penalty_weight: float,
-) -> PretrainingLoss:
-    """Total loss, summed over the masked steps (fairseq: extra terms x sample_size)."""
-    sample_size = logits.shape[0]
-    l_m = contrastive_loss(logits)
-    l_d = diversity_loss(prob_perplexity, num_codevectors)
-    total = l_m + diversity_weight * l_d * sample_size
-    if feature_penalty_weight:
-        total = total + feature_penalty_weight * features_pen * sample_size
-    return PretrainingLoss(total, l_m, l_d, features_pen, sample_size)
+def pretraining_loss(parts: PretrainingOutput, weights: PretrainingConfig) -> PretrainingLoss:
+    """L = L_m + alpha * L_d (paper eq. 2; L_m is eq. 3, L_d eq. 4) + the weighted feature
+    penalty, from the parts ``Wav2Vec2Model.pretrain`` returns and the weights in
+    ``cfg.pretraining``. Summed over the M masked steps, the extra terms times M (fairseq)."""
+    sample_size = parts.logits.shape[0]
+    l_m = contrastive_loss(parts.logits)
+    l_d = diversity_loss(parts.prob_perplexity, parts.num_codevectors)
+    # Keep this order of operations: float sums are not associative, and a run must repeat
+    # the numbers of earlier runs bit for bit.
+    total = l_m + weights.diversity_weight * l_d * sample_size
+    if weights.feature_penalty_weight:
+        total = total + weights.feature_penalty_weight * parts.feature_penalty * sample_size
+    return PretrainingLoss(total, l_m, l_d, parts.feature_penalty, sample_size)

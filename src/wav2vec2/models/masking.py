@@ -2,12 +2,16 @@
 
 Everything runs in torch from an explicit ``torch.Generator`` so masks are reproducible and
 can be handed to another implementation (e.g. transformers) for parity tests.
+``sample_masks`` is the one place the model's masking config becomes masks, for pretraining
+and for fine-tuning alike.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from wav2vec2.config import MaskingConfig
 
 
 def _num_spans(size: int, prob: float, length: int, min_masks: int, gen: torch.Generator) -> int:
@@ -88,3 +92,47 @@ def compute_span_mask(
             idx = idx[torch.randperm(len(idx), generator=gen)[:smallest]]
         mask[i, idx] = True
     return mask
+
+
+def sample_masks(
+    cfg: MaskingConfig,
+    batch: int,
+    frames: int | None,
+    channels: int | None,
+    *,
+    frame_lengths: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor | None, Tensor | None]:
+    """(time mask (B, frames), channel mask (B, channels)) on ``device``.
+
+    frames / channels: the sizes to mask, or None to draw no such mask (pretraining given a
+    time mask; a model not training draws no channel mask). frame_lengths: (B,) valid frames,
+    None when no row is padded. A mask whose probability is 0 is None too: fairseq then
+    applies none at all, not even ``*_min_masks`` spans. The time mask is drawn first, then the
+    channel mask: that order is part of the generator's stream, so it must not change.
+    """
+    time = channel = None
+    if frames is not None and cfg.time_prob > 0:
+        time = compute_span_mask(
+            (batch, frames),
+            cfg.time_prob,
+            cfg.time_length,
+            valid_lengths=frame_lengths,
+            min_masks=cfg.time_min_masks,
+            no_overlap=cfg.time_no_overlap,
+            min_space=cfg.time_min_space,
+            require_same_masks=cfg.require_same_masks,
+            generator=generator,
+        ).to(device)
+    if channels is not None and cfg.channel_prob > 0:
+        channel = compute_span_mask(
+            (batch, channels),
+            cfg.channel_prob,
+            cfg.channel_length,
+            min_masks=cfg.channel_min_masks,
+            no_overlap=cfg.channel_no_overlap,
+            min_space=cfg.channel_min_space,
+            generator=generator,
+        ).to(device)
+    return time, channel

@@ -1,11 +1,14 @@
 """The wav2vec 2.0 model: feature encoder, masking, Transformer, quantizer and heads.
 
-One class serves every use: ``encode`` (features), ``pretrain`` (the self-supervised
-objective) and ``ctc`` (fine-tuned recognition). Which heads exist follows the config:
-``quantizer`` for pretraining, ``vocab_size`` for CTC.
+One class serves every use: ``encode`` (features), ``pretrain`` (the parts of the
+self-supervised objective, which ``losses.pretraining_loss`` weighs) and ``ctc`` (fine-tuned
+recognition). Which heads exist follows the config: ``quantizer`` for pretraining,
+``vocab_size`` for CTC.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import Tensor, nn
@@ -13,7 +16,7 @@ from torch import Tensor, nn
 from wav2vec2 import losses
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.models.feature_encoder import FeatureEncoder
-from wav2vec2.models.masking import compute_span_mask
+from wav2vec2.models.masking import sample_masks
 from wav2vec2.models.negatives import sample_negatives
 from wav2vec2.models.outputs import CTCOutput, EncoderOutput, PretrainingOutput
 from wav2vec2.models.quantizer import GumbelQuantizer
@@ -73,15 +76,17 @@ class Wav2Vec2Model(nn.Module):
         mask_channel: Tensor | None = None,
         num_layers: int | None = None,
         generator: torch.Generator | None = None,
+        feature_penalty: bool = False,
     ) -> EncoderOutput:
         """waveforms: (B, samples), zero-padded; lengths: (B,) valid samples, or None when
         every row is valid (or the model was trained without padding masks, as BASE).
 
         mask_time: (B, T) steps replaced by the mask embedding; mask_channel: (B, D) latent
-        channels zeroed (SpecAugment-style, fine-tuning).
+        channels zeroed (SpecAugment-style, fine-tuning). feature_penalty: also compute the
+        penalty on the feature encoder's output (pretraining; plain encoding pays for none).
         """
         latents = self.feature_encoder(waveforms)  # (B, C, T)
-        pen = losses.feature_penalty(latents)
+        pen = losses.feature_penalty(latents) if feature_penalty else None
         features = self.feature_norm(latents.transpose(1, 2))  # (B, T, C)
         x = self.dropout_input(self.feature_projection(features))  # (B, T, D)
         if mask_time is not None:
@@ -98,40 +103,6 @@ class Wav2Vec2Model(nn.Module):
         return EncoderOutput(last, hidden, features, pen, frame_lengths, padding)
 
     forward = encode
-
-    def sample_time_mask(
-        self, batch: int, frames: int, frame_lengths: Tensor | None, generator=None
-    ) -> Tensor | None:
-        """(B, T) steps to mask, or None when ``time_prob`` is 0 (fairseq applies no mask at
-        all then, not even ``time_min_masks`` spans)."""
-        m = self.cfg.masking
-        if m.time_prob <= 0:
-            return None
-        return compute_span_mask(
-            (batch, frames),
-            m.time_prob,
-            m.time_length,
-            valid_lengths=frame_lengths,
-            min_masks=m.time_min_masks,
-            no_overlap=m.time_no_overlap,
-            min_space=m.time_min_space,
-            require_same_masks=m.require_same_masks,
-            generator=generator,
-        )
-
-    def sample_channel_mask(self, batch: int, generator=None) -> Tensor | None:
-        m = self.cfg.masking
-        if m.channel_prob <= 0:
-            return None
-        return compute_span_mask(
-            (batch, self.cfg.transformer.dim),
-            m.channel_prob,
-            m.channel_length,
-            min_masks=m.channel_min_masks,
-            no_overlap=m.channel_no_overlap,
-            min_space=m.channel_min_space,
-            generator=generator,
-        )
 
     def pretrain(
         self,
@@ -151,20 +122,24 @@ class Wav2Vec2Model(nn.Module):
         if self.quantizer is None or self.cfg.pretraining is None:
             raise ValueError("this model has no quantizer: it cannot be pretrained")
         pcfg = self.cfg.pretraining
-        batch = waveforms.shape[0]
-        frames = int(self.frame_lengths(torch.tensor(waveforms.shape[-1])))
-        frame_lengths = None if lengths is None else self.frame_lengths(lengths)
-        if mask_time is None:
-            mask_time = self.sample_time_mask(batch, frames, frame_lengths, generator)
+        frames = self.cfg.feature_encoder.num_frames(waveforms.shape[-1])
+        # A given time mask is used as it is; a channel mask is drawn only in training.
+        drawn_time, mask_channel = sample_masks(
+            self.cfg.masking,
+            waveforms.shape[0],
+            frames=frames if mask_time is None else None,
+            channels=self.cfg.transformer.dim if self.training else None,
+            frame_lengths=None if lengths is None else self.frame_lengths(lengths),
+            generator=generator,
+            device=waveforms.device,
+        )
+        mask_time = drawn_time if mask_time is None else mask_time.to(waveforms.device)
         if mask_time is None:
             raise ValueError("pretraining needs masked steps: model.masking.time_prob is 0")
-        mask_time = mask_time.to(waveforms.device)
-        mask_channel = self.sample_channel_mask(batch, generator) if self.training else None
-        if mask_channel is not None:
-            mask_channel = mask_channel.to(waveforms.device)
         enc = self.encode(
-            waveforms, lengths, mask_time=mask_time, mask_channel=mask_channel, generator=generator
-        )
+            waveforms, lengths, mask_time=mask_time, mask_channel=mask_channel,
+            generator=generator, feature_penalty=True,
+        )  # fmt: skip
         # Targets: quantized *unmasked* latents at the masked steps.
         latents = self.dropout_features(enc.features)[mask_time]  # (M, C)
         q = self.quantizer(latents, generator)
@@ -174,27 +149,16 @@ class Wav2Vec2Model(nn.Module):
         negatives = negatives.to(targets.device)
         distractors = targets[negatives]  # (M, K, final)
         context = self.final_proj(enc.last_hidden_state[mask_time])  # (M, final)
-        logits = losses.contrastive_logits(context, targets, distractors, pcfg.logit_temp)
-        loss = losses.pretraining_loss(
-            logits,
-            q.prob_perplexity,
-            self.quantizer.cfg.num_codevectors,
-            enc.feature_penalty,
-            pcfg.diversity_weight,
-            pcfg.feature_penalty_weight,
-        )
-        correct, count = losses.contrastive_accuracy(logits.detach())
         return PretrainingOutput(
-            loss=loss,
-            logits=logits,
+            logits=losses.contrastive_logits(context, targets, distractors, pcfg.logit_temp),
+            prob_perplexity=q.prob_perplexity,
+            code_perplexity=q.code_perplexity,
+            num_codevectors=self.quantizer.cfg.num_codevectors,
+            feature_penalty=enc.feature_penalty,
             context=context,
             targets=targets,
             mask=mask_time,
             negatives=negatives,
-            correct=correct,
-            count=count,
-            code_perplexity=q.code_perplexity,
-            prob_perplexity=q.prob_perplexity,
             temperature=self.quantizer.temperature,
             encoder=enc,
         )
@@ -207,13 +171,20 @@ class Wav2Vec2Model(nn.Module):
         mask_time: Tensor | None = None,
         mask_channel: Tensor | None = None,
         generator: torch.Generator | None = None,
+        freeze_encoder: bool = False,
     ) -> CTCOutput:
-        """CTC emissions (B, T, vocab) for recognition (paper sec. 3.3)."""
+        """CTC emissions (B, T, vocab) for recognition (paper sec. 3.3).
+
+        freeze_encoder: run everything below the head without gradients, as fairseq does in
+        the first updates of fine-tuning, so that only the output layer trains.
+        """
         if self.ctc_head is None:
             raise ValueError("this model has no CTC head (config.vocab_size is None)")
-        enc = self.encode(
-            waveforms, lengths, mask_time=mask_time, mask_channel=mask_channel, generator=generator
-        )
+        with torch.no_grad() if freeze_encoder else contextlib.nullcontext():
+            enc = self.encode(
+                waveforms, lengths, mask_time=mask_time, mask_channel=mask_channel,
+                generator=generator,
+            )  # fmt: skip
         logits = self.ctc_head(self.final_dropout(enc.last_hidden_state))
         return CTCOutput(logits, enc.frame_lengths, enc)
 

@@ -7,7 +7,6 @@ fine-tuning are two tasks over the same trainer.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from wav2vec2 import losses
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.metrics import error_counts, rates
+from wav2vec2.models.masking import sample_masks
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.vocab import Vocabulary
 
@@ -75,15 +76,16 @@ class PretrainTask:
 
     def forward(self, model, batch, generator) -> StepOutput:
         out = model.pretrain(batch.waveforms, _lengths(batch), generator=generator)
-        loss = out.loss
+        loss = losses.pretraining_loss(out, model.cfg.pretraining)
+        correct, count = losses.contrastive_accuracy(out.logits.detach())
         n = loss.sample_size
         stats = {
             "loss": loss.total.item(),
             "contrastive": loss.contrastive.item(),
             "diversity": loss.diversity.item() * n,
             "feature_penalty": loss.feature_penalty.item() * n,
-            "correct": float(out.correct),
-            "count": float(out.count),
+            "correct": float(correct),
+            "count": float(count),
             "code_perplexity": out.code_perplexity.item(),
             "prob_perplexity": out.prob_perplexity.item(),
             "temperature": out.temperature,
@@ -168,27 +170,24 @@ class CTCTask:
     def on_update(self, model: Wav2Vec2Model, update: int) -> None:
         self.update = update
 
-    def _logits(self, model: Wav2Vec2Model, batch, generator, train: bool):
-        lengths = batch.lengths
+    def _logits(self, model: Wav2Vec2Model, batch, generator, train: bool) -> tuple[Tensor, Tensor]:
+        """(B, T, vocab) emissions and (B,) valid frames: masked while training."""
         mask_time = mask_channel = None
         if train:
-            frames = int(model.frame_lengths(torch.tensor(batch.waveforms.shape[1])))
-            frame_lengths = model.frame_lengths(lengths)
-            mask_time = model.sample_time_mask(len(lengths), frames, frame_lengths, generator)
-            mask_channel = model.sample_channel_mask(len(lengths), generator)
-            if mask_time is not None:
-                mask_time = mask_time.to(batch.waveforms.device)
-            if mask_channel is not None:
-                mask_channel = mask_channel.to(batch.waveforms.device)
-        frozen = train and self.update < self.freeze_updates
-        # fairseq runs the whole wav2vec model under no_grad while frozen: only the head trains.
-        with torch.no_grad() if frozen else contextlib.nullcontext():
-            enc = model.encode(
-                batch.waveforms, lengths, mask_time=mask_time, mask_channel=mask_channel,
+            mask_time, mask_channel = sample_masks(
+                model.cfg.masking,
+                len(batch.lengths),
+                frames=model.cfg.feature_encoder.num_frames(batch.waveforms.shape[1]),
+                channels=model.cfg.transformer.dim,
+                frame_lengths=model.frame_lengths(batch.lengths),
                 generator=generator,
-            )  # fmt: skip
-        hidden = enc.last_hidden_state.detach() if frozen else enc.last_hidden_state
-        return model.ctc_head(model.final_dropout(hidden)), enc.frame_lengths
+                device=batch.waveforms.device,
+            )
+        out = model.ctc(
+            batch.waveforms, batch.lengths, mask_time=mask_time, mask_channel=mask_channel,
+            generator=generator, freeze_encoder=train and self.update < self.freeze_updates,
+        )  # fmt: skip
+        return out.logits, out.frame_lengths
 
     def _step(self, model, batch, generator, train: bool) -> StepOutput:
         logits, frame_lengths = self._logits(model, batch, generator, train)
