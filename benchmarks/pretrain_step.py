@@ -61,7 +61,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import transformers
 
     from wav2vec2.interop.huggingface import config_to_hf
-    from wav2vec2.interop.loading import load_model
+    from wav2vec2.loading import load_model
     from wav2vec2.losses import contrastive_loss
     from wav2vec2.models.masking import sample_masks
     from wav2vec2.models.negatives import sample_negatives, to_flat_time_indices
@@ -170,7 +170,7 @@ def allocator_in_use() -> str:
 def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
     """The model and a closure computing the training loss of the fixed batch."""
     if impl == "ours":
-        from wav2vec2.interop.loading import load_model
+        from wav2vec2.loading import load_model
         from wav2vec2.losses import pretraining_loss
 
         model = load_model(str(workdir / "model"))

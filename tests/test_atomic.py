@@ -9,7 +9,8 @@ import torch
 
 from wav2vec2 import SMALL, Wav2Vec2Model
 from wav2vec2.atomic import atomic_write, replace_dir, write_text_atomic
-from wav2vec2.training import checkpoint as ckpt
+from wav2vec2.checkpoint import training_state as ckpt
+from wav2vec2.data.sampler import BucketBatchSampler
 
 
 @pytest.fixture
@@ -73,8 +74,12 @@ def test_replace_dir_swaps_and_puts_the_old_one_back_on_failure(tmp_path, monkey
 
 def test_checkpoints_are_readable_by_others(tmp_path, umask_022):
     model = Wav2Vec2Model(SMALL)
-    state = ckpt.TrainerState(1, 0, {"epoch": 0, "position": 0}, None, 0, None, {})
-    path = ckpt.save_checkpoint(tmp_path, model, torch.optim.AdamW(model.parameters()), state, {})
+    sampler = BucketBatchSampler([16000], max_tokens=16000, max_sample_size=None, seed=0)
+    state = ckpt.TrainerState(1, 0, 0, None, [], {})
+    opt = torch.optim.AdamW(model.parameters())
+    path = ckpt.save_checkpoint(
+        tmp_path, model, opt, None, sampler, state, vocab=None, run_config={}
+    )
     best = ckpt.mark_best(tmp_path, path)
     for folder in (path, best):
         assert _mode(folder) == 0o755  # mkdtemp would make it 0700

@@ -14,9 +14,10 @@ from hf_reference import (
     padded_batch,
     save_with_processor,
 )
+from wav2vec2.checkpoint.model_dir import save_model_dir
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.interop.huggingface import write_hf_dir
-from wav2vec2.interop.loading import load_model, read_checkpoint, save_model_dir
+from wav2vec2.loading import load_model, load_pretrained, read_checkpoint
 from wav2vec2.losses import pretraining_loss
 from wav2vec2.models.masking import sample_masks
 from wav2vec2.models.negatives import sample_negatives, to_flat_time_indices
@@ -59,7 +60,7 @@ def test_greedy_transcripts_identical(ctc_pair):
     ref_ids = hf(x, attention_mask=mask).logits.argmax(-1)
     processor = transformers.Wav2Vec2Processor.from_pretrained(path)
     out = ours.ctc(x, lengths if use_mask else None)
-    hyps = GreedyDecoder(ours.vocab).decode(out.logits, out.frame_lengths)
+    hyps = GreedyDecoder(load_pretrained(path).vocab).decode(out.logits, out.frame_lengths)
     frame_lengths = out.frame_lengths if use_mask else [x.shape[1]] * len(x)
     for hyp, ids, n in zip(hyps, ref_ids, frame_lengths):
         theirs = processor.decode(ids[: int(n)])

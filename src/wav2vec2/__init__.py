@@ -9,18 +9,10 @@ from wav2vec2.config import (
     Wav2Vec2Config,
     preset,
 )
+from wav2vec2.loading import LoadedModel, load_model, load_pretrained
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 
 __version__ = "0.1.0"
-
-
-def load_model(path: str, device: str = "cpu") -> Wav2Vec2Model:
-    """Load a model (our directory, a HuggingFace directory or hub id, or a fairseq .pt)
-    in eval mode."""
-    from wav2vec2.interop.loading import load_model as _load
-
-    return _load(path, device=device)
-
 
 __all__ = [
     "BASE",
@@ -28,8 +20,10 @@ __all__ = [
     "LARGE_LV60K",
     "PRESETS",
     "SMALL",
+    "LoadedModel",
     "Wav2Vec2Config",
     "Wav2Vec2Model",
     "load_model",
+    "load_pretrained",
     "preset",
 ]

@@ -21,7 +21,7 @@ from pathlib import Path
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.config import SMALL
 from wav2vec2.evaluation import evaluate, tune_beam
-from wav2vec2.interop.loading import read_checkpoint
+from wav2vec2.loading import read_checkpoint
 from wav2vec2.ngram import build_ngram, read_info
 from wav2vec2.training.config import PRETRAIN_RECIPES, RunConfig, apply_overrides
 from wav2vec2.training.finetune import finetune_run_config, run_finetuning

@@ -20,7 +20,7 @@ from wav2vec2.audio import load_audio, normalize
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import load_model
+from wav2vec2.loading import load_pretrained
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.vocab import Vocabulary
 
@@ -46,11 +46,15 @@ class Wav2Vec2Inference:
     def __init__(
         self,
         model: Wav2Vec2Model,
+        vocab: Vocabulary | None = None,
         device: str | torch.device = "cpu",
         decoder: Decoder | None = None,
         max_batch_seconds: float = 160.0,
     ):
+        """``vocab``: what the CTC head's outputs mean; needed to transcribe, not for
+        features."""
         self.model = model.to(device).eval()
+        self.vocab = vocab
         self.device = torch.device(device)
         self.cfg = model.cfg
         self._decoder = decoder
@@ -66,7 +70,8 @@ class Wav2Vec2Inference:
         **kw,
     ) -> Wav2Vec2Inference:
         """Load a model; with ``lm`` (an LM directory), decode by lexicon beam search."""
-        engine = cls(load_model(source, device), device, **kw)
+        loaded = load_pretrained(source, device)
+        engine = cls(loaded.model, loaded.vocab, device, **kw)
         if lm is not None:
             engine._decoder = engine.beam_decoder(lm, beam or BeamSearchConfig())
         return engine
@@ -136,9 +141,9 @@ class Wav2Vec2Inference:
     def _vocab(self) -> Vocabulary:
         if self.model.ctc_head is None:
             raise Wav2Vec2Error("this model has no CTC head: it cannot transcribe")
-        if self.model.vocab is None:
+        if self.vocab is None:
             raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")
-        return self.model.vocab
+        return self.vocab
 
     def _forward(self, waves: Sequence[np.ndarray], progress: bool):
         """(batch indices, logits (B, T, V), valid frames (B,)) per length-bucketed batch."""

@@ -36,7 +36,7 @@ from wav2vec2.config import (
 )
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.interop.fairseq import parse_conv_layers, read_fairseq_checkpoint
-from wav2vec2.interop.loading import load_model, read_checkpoint
+from wav2vec2.loading import load_pretrained, read_checkpoint
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 
 # -- a tiny model, in fairseq's options and in ours -------------------------------------------
@@ -334,11 +334,12 @@ def test_ctc_without_any_vocabulary(tmp_path):
     assert ckpt.vocab is None and ckpt.config.vocab_size == 4 + len(LETTERS)
 
 
-def test_directory_with_one_checkpoint_and_load_model(tmp_path):
+def test_directory_with_one_checkpoint_and_load_pretrained(tmp_path):
     save_checkpoint(tmp_path / "checkpoint_last.pt", "new", ctc=True)
     write_dict_ltr(tmp_path)
-    model = load_model(tmp_path)
-    assert not model.training and model.vocab is not None
+    loaded = load_pretrained(tmp_path)
+    model = loaded.model
+    assert not model.training and loaded.vocab is not None
     with torch.no_grad():
         out = model.ctc(torch.randn(1, 800))
     assert out.logits.shape == (1, 39, 4 + len(LETTERS))  # 800 samples: 39 frames of 20

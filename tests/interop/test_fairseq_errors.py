@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from fairseq_names import fairseq_name
+from wav2vec2.checkpoint.model_dir import save_model_dir
 from wav2vec2.config import (
     FeatureEncoderConfig,
     QuantizerConfig,
@@ -18,7 +19,7 @@ from wav2vec2.config import (
     Wav2Vec2Config,
 )
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import read_checkpoint, save_model_dir
+from wav2vec2.loading import read_checkpoint
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 
 # A tiny pretraining model (group norm, post-LN) in fairseq's options and in ours (with

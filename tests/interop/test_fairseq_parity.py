@@ -15,7 +15,7 @@ import pytest
 import torch
 import transformers
 
-from wav2vec2.interop.loading import load_model, read_checkpoint
+from wav2vec2.loading import load_model, load_pretrained, read_checkpoint
 
 ATOL = 1e-4
 LETTERS = list("|ETAONISHRDLUCMWFGYPBVK'XJQZ")  # dict.ltr.txt order (fairseq adds 4 specials)
@@ -246,9 +246,10 @@ def test_ctc_checkpoint_matches_transformers(tmp_path, variant, style):
                 ctc=True)  # fmt: skip
     (tmp_path / "dict.ltr.txt").write_text("".join(f"{c} {100 - i}\n" for i, c in
                                                    enumerate(LETTERS)))  # fmt: skip
-    ours = load_model(path)
+    loaded = load_pretrained(path)
+    ours = loaded.model
     assert ours.quantizer is None and ours.ctc_head is not None
-    assert ours.vocab is not None and ours.vocab.tokens[:5] == (
+    assert loaded.vocab is not None and loaded.vocab.tokens[:5] == (
         "<s>",
         "<pad>",
         "</s>",

@@ -84,7 +84,7 @@ LOOKUPS = textwrap.dedent(
     import json, sys
     from wav2vec2.errors import Wav2Vec2Error
     from wav2vec2.interop.hub import resolve_hub_id
-    from wav2vec2.interop.loading import read_checkpoint
+    from wav2vec2.loading import read_checkpoint
 
     out = {"resolved": str(resolve_hub_id("tiny-org/tiny-w2v")),
            "pinned": str(resolve_hub_id("tiny-org/tiny-w2v@" + sys.argv[1]))}

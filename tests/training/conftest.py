@@ -114,7 +114,7 @@ def tiny_pretrained(tmp_path_factory):
     import torch
 
     from wav2vec2 import SMALL, Wav2Vec2Model
-    from wav2vec2.interop.loading import save_model_dir
+    from wav2vec2.checkpoint.model_dir import save_model_dir
 
     cfg = SMALL.with_overrides(**{k[len("model.") :]: v for k, v in TINY_MODEL.items()})
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ from wav2vec2.audio import load_audio
 from wav2vec2.cli import main
 from wav2vec2.config import SMALL
 from wav2vec2.inference import Wav2Vec2Inference
-from wav2vec2.interop.loading import load_model
+from wav2vec2.loading import load_model
 from wav2vec2.metrics import error_counts, rates
 from wav2vec2.training.finetune import finetune_run_config
 from wav2vec2.training.finetune_recipes import RECIPES

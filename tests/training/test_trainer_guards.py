@@ -46,7 +46,7 @@ def test_non_finite_updates_are_skipped_then_stop(tiny_corpus, tmp_path, monkeyp
     train = [r for r in read_log(out / "log.jsonl") if r["split"] == "train"]
     assert [r["skipped"] for r in train] == [0, 0, 1, 1, 1]
     # skipped updates leave the weights alone: the named checkpoint holds update 2's weights
-    from wav2vec2.interop.loading import load_model
+    from wav2vec2.loading import load_model
 
     good = load_model(named).state_dict()
     after_two = load_model(out / "checkpoints" / "update_00000002").state_dict()

@@ -3,15 +3,17 @@
 import json
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from wav2vec2 import SMALL, Wav2Vec2Model
+from wav2vec2.checkpoint import training_state as ckpt
+from wav2vec2.data.sampler import BucketBatchSampler
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.losses import pretraining_loss
-from wav2vec2.training import checkpoint as ckpt
 from wav2vec2.training.config import (
     PRETRAIN_RECIPES,
     RunConfig,
@@ -65,7 +67,18 @@ def test_speed_perturb_setting_parses_and_is_checked():
         apply_overrides(run, {"data.speed_perturb": [0.1]})
 
 
-def test_checkpoint_round_trip_restores_optimizer_and_rng(tmp_path):
+def _sampler() -> BucketBatchSampler:
+    return BucketBatchSampler([16000] * 8, max_tokens=32000, max_sample_size=None, seed=0)
+
+
+def _save(tmp_path, model, opt, update: int) -> Path:
+    state = ckpt.TrainerState(update, 0, 0, None, [], {})
+    return ckpt.save_checkpoint(
+        tmp_path, model, opt, None, _sampler(), state, vocab=None, run_config={}
+    )
+
+
+def test_checkpoint_round_trip_restores_model_optimizer_sampler_and_rng(tmp_path):
     torch.manual_seed(0)
     model = Wav2Vec2Model(SMALL)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98))
@@ -74,25 +87,32 @@ def test_checkpoint_round_trip_restores_optimizer_and_rng(tmp_path):
     opt.step()
     random.seed(3)
     np.random.seed(4)
-    state = ckpt.TrainerState(5, 1, {"epoch": 1, "position": 3}, None, 0, 1.5, {"k": [1, 2]})
-    path = ckpt.save_checkpoint(tmp_path, model, opt, state, {"task": "pretrain"})
+    sampler = _sampler()
+    sampler.set_epoch(1)
+    sampler.advance(3)
+    state = ckpt.TrainerState(5, 1, 0, 1.5, [{"loss": 2.0}], {"loss": 1.5})
+    path = ckpt.save_checkpoint(
+        tmp_path, model, opt, None, sampler, state, vocab=None, run_config={"task": "pretrain"}
+    )
     expected = (torch.rand(3), random.random(), np.random.rand())
     assert path.name == "update_00000005" and not list((tmp_path / "checkpoints").glob(".tmp*"))
 
-    loaded = ckpt.load_trainer_state(path)
-    assert loaded.state == state
-    opt2 = torch.optim.AdamW(Wav2Vec2Model(SMALL).parameters(), lr=1e-3, betas=(0.9, 0.98))
-    opt2.load_state_dict(loaded.optimizer)
+    model2 = Wav2Vec2Model(SMALL)
+    opt2 = torch.optim.AdamW(model2.parameters(), lr=1e-3, betas=(0.9, 0.98))
+    sampler2 = _sampler()
+    assert ckpt.load_checkpoint(path, model2, opt2, None, sampler2) == state
+    assert sampler2.state_dict() == {"epoch": 1, "position": 3}
+    for k, v in model.state_dict().items():
+        assert torch.equal(model2.state_dict()[k], v)
     want, got = opt.state_dict()["state"], opt2.state_dict()["state"]
     assert want.keys() == got.keys()
     for i in want:
         for name in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(want[i][name], got[i][name])
-    ckpt.set_rng_state(loaded.rng_tensors, loaded.rng_meta)
     assert torch.equal(torch.rand(3), expected[0])
     assert random.random() == expected[1] and np.random.rand() == expected[2]
     # the checkpoint is also a model directory
-    from wav2vec2.interop.loading import load_model
+    from wav2vec2.loading import load_model
 
     again = load_model(path)
     for k, v in model.state_dict().items():
@@ -103,8 +123,7 @@ def test_prune_keeps_last_and_best(tmp_path):
     model = Wav2Vec2Model(SMALL)
     opt = torch.optim.AdamW(model.parameters())
     for update in (1, 2, 3):
-        state = ckpt.TrainerState(update, 0, {"epoch": 0, "position": 0}, None, 0, None, {})
-        path = ckpt.save_checkpoint(tmp_path, model, opt, state, {})
+        path = _save(tmp_path, model, opt, update)
         if update == 1:
             ckpt.mark_best(tmp_path, path)
     ckpt.prune(tmp_path, keep_last=2)
@@ -117,8 +136,8 @@ def test_prune_keeps_last_and_best(tmp_path):
 
 def test_corrupt_trainer_state_is_a_clear_error(tmp_path):
     model = Wav2Vec2Model(SMALL)
-    state = ckpt.TrainerState(1, 0, {"epoch": 0, "position": 0}, None, 0, None, {})
-    path = ckpt.save_checkpoint(tmp_path, model, torch.optim.AdamW(model.parameters()), state, {})
+    opt = torch.optim.AdamW(model.parameters())
+    path = _save(tmp_path, model, opt, 1)
     (path / "trainer.safetensors").write_bytes(b"garbage")
     with pytest.raises(Wav2Vec2Error, match="cannot read training state"):
-        ckpt.load_trainer_state(path)
+        ckpt.load_checkpoint(path, model, opt, None, _sampler())

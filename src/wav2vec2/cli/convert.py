@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from wav2vec2.checkpoint.model_dir import save_model_dir
 from wav2vec2.interop.huggingface import write_hf_dir
-from wav2vec2.interop.loading import build_model, read_checkpoint, save_model_dir
+from wav2vec2.loading import build_model, read_checkpoint
 
 
 def register(sub) -> None:

@@ -27,7 +27,7 @@ def register(sub) -> None:
 def run(args) -> int:
     data, out = Path(args.data), Path(args.out)
     vocab = Vocabulary.from_fairseq_dict(data / f"dict.{args.labels}.txt")
-    from wav2vec2.interop.loading import read_checkpoint
+    from wav2vec2.loading import read_checkpoint
 
     init = read_checkpoint(args.init)
     cfg: RunConfig = finetune_run_config(init.config, RECIPES[args.preset], len(vocab))

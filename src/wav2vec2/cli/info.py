@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from wav2vec2.interop.loading import build_model, read_checkpoint
+from wav2vec2.loading import build_model, read_checkpoint
 
 
 def register(sub) -> None:

@@ -1,1 +1,2 @@
-"""Checkpoint interop: our format, HuggingFace transformers, fairseq, the HF hub."""
+"""Foreign checkpoint formats: HuggingFace transformers, fairseq, the HF hub. Each reader
+returns our neutral record (``wav2vec2.checkpoint.model_dir.LoadedCheckpoint``)."""

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from wav2vec2.checkpoint.model_dir import LoadedCheckpoint
 from wav2vec2.config import (
     ConvLayer,
     FeatureEncoderConfig,
@@ -34,7 +35,6 @@ from wav2vec2.config import (
     Wav2Vec2Config,
 )
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import LoadedCheckpoint
 from wav2vec2.interop.safe_pickle import safe_load
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.vocab import Vocabulary

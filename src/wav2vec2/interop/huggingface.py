@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from wav2vec2.atomic import atomic_write, write_text_atomic
+from wav2vec2.checkpoint.model_dir import LoadedCheckpoint, load_safetensors
 from wav2vec2.config import (
     FeatureEncoderConfig,
     MaskingConfig,
@@ -26,7 +27,6 @@ from wav2vec2.config import (
     Wav2Vec2Config,
 )
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import LoadedCheckpoint, load_safetensors
 from wav2vec2.vocab import Vocabulary
 
 # Our parameter names <-> transformers' (without the "wav2vec2." prefix of the task heads).

@@ -21,14 +21,12 @@ from wav2vec2.models.negatives import sample_negatives
 from wav2vec2.models.outputs import CTCOutput, EncoderOutput, PretrainingOutput
 from wav2vec2.models.quantizer import GumbelQuantizer
 from wav2vec2.models.transformer import TransformerEncoder
-from wav2vec2.vocab import Vocabulary
 
 
 class Wav2Vec2Model(nn.Module):
     def __init__(self, cfg: Wav2Vec2Config):
         super().__init__()
         self.cfg = cfg
-        self.vocab: Vocabulary | None = None  # set for CTC models by the loaders
         c, d = cfg.feature_encoder.dim, cfg.transformer.dim
         self.feature_encoder = FeatureEncoder(cfg.feature_encoder)
         self.feature_norm = nn.LayerNorm(c, eps=cfg.transformer.layer_norm_eps)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from torch import nn
 
+from wav2vec2.checkpoint.model_dir import LoadedCheckpoint
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import LoadedCheckpoint
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.training import runner
 from wav2vec2.training.config import RunConfig
@@ -55,7 +55,6 @@ def build_finetune_model(
     # The feature encoder is never fine-tuned (fairseq feature_grad_mult=0).
     for p in model.feature_encoder.parameters():
         p.requires_grad_(False)
-    model.vocab = vocab
     return model
 
 
@@ -94,7 +93,7 @@ def run_finetuning(
         task = CTCTask(vocab, cfg.train.freeze_updates, warn_after=cfg.train.valid_interval)
         result = runner.train_run(
             out, cfg, task, lambda: build_finetune_model(cfg.model, init, vocab), *sources,
-            env, device,
+            env, device, vocab,
         )  # fmt: skip
         if env.is_main:
             runner.report(out, result)

@@ -128,10 +128,13 @@ def train_run(
     valid: DataSource | None,
     env: DistEnv,
     device: torch.device,
+    vocab: Vocabulary | None = None,
 ) -> FitResult:
+    """Build the model, resume from RUN_DIR's newest checkpoint if any, and train. ``vocab``
+    (fine-tuning) is saved beside the model in every checkpoint."""
     torch.manual_seed(run.train.seed)  # model initialisation
     model: Wav2Vec2Model = make_model()
-    trainer = Trainer(run_dir, run, task, model, train, valid, env, device)
+    trainer = Trainer(run_dir, run, task, model, train, valid, env, device, vocab)
     if trainer.resume() and env.is_main:
         log.info("resuming %s from update %d", run_dir, trainer.update)
         print(f"resuming from {trainer.last_checkpoint} (update {trainer.update})")

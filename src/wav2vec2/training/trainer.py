@@ -14,7 +14,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from wav2vec2.checkpoint import training_state as ckpt
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
-from wav2vec2.training import checkpoint as ckpt
 from wav2vec2.training.config import RunConfig
 from wav2vec2.training.distributed import DistEnv, all_reduce_sums, barrier
 from wav2vec2.training.metrics import MetricsWriter
 from wav2vec2.training.schedule import learning_rate
 from wav2vec2.training.tasks import StepOutput, Task
+from wav2vec2.vocab import Vocabulary
 
 
 class _TaskModule(nn.Module):
@@ -65,6 +66,25 @@ class TrainingStopped(Wav2Vec2Error):
     pass
 
 
+@dataclass
+class _LogWindow:
+    """The metrics of the updates since the last log record, averaged into the next one."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    start: float = field(default_factory=time.time)
+
+    def add(self, metrics: dict[str, float]) -> None:
+        for k, v in metrics.items():
+            self.values.setdefault(k, []).append(v)
+
+    def summary(self) -> dict[str, float]:
+        elapsed = time.time() - self.start
+        logged = {k: sum(v) / len(v) for k, v in self.values.items()}
+        logged["audio_seconds_per_second"] = sum(self.values["audio_seconds"]) / max(elapsed, 1e-9)
+        logged["skipped"] = sum(self.values["skipped"])
+        return logged
+
+
 def batch_seed(seed: int, epoch: int, global_batch: int) -> int:
     """A seed per global batch: the same whether that batch runs on rank r of W processes
     or as micro-batch r of update_freq=W in one process, and across resumes."""
@@ -88,10 +108,13 @@ class Trainer:
         valid: DataSource | None,
         env: DistEnv,
         device: torch.device,
+        vocab: Vocabulary | None = None,
     ):
+        """``vocab``: what the CTC head's outputs mean, saved into every checkpoint (None when
+        pretraining)."""
         self.run_dir, self.run, self.cfg = run_dir, run, run.train
         self.task, self.model, self.train_data, self.valid_data = task, model, train, valid
-        self.env, self.device = env, device
+        self.env, self.device, self.vocab = env, device, vocab
         self.model.to(device)
         if self.cfg.precision == "fp16" and device.type != "cuda":
             raise Wav2Vec2Error("precision fp16 needs a GPU (use bf16 or fp32 on CPU)")
@@ -121,20 +144,12 @@ class Trainer:
         found = ckpt.list_checkpoints(self.run_dir)
         if not found:
             return False
-        from wav2vec2.interop.loading import read_model_dir
-
         last = found[-1]
-        weights = read_model_dir(last)
-        self.model.load_state_dict(weights.state_dict)
-        loaded = ckpt.load_trainer_state(last)
-        self.optimizer.load_state_dict(loaded.optimizer)
-        if self.scaler is not None and loaded.state.scaler:
-            self.scaler.load_state_dict(loaded.state.scaler)
-        ckpt.set_rng_state(loaded.rng_tensors, loaded.rng_meta)
-        s = loaded.state
+        s = ckpt.load_checkpoint(
+            last, self.model, self.optimizer, self.scaler, self.train_data.sampler
+        )
         self.update, self.bad_updates, self.best_metric = s.update, s.bad_updates, s.best_metric
-        self.history = list(s.extra.get("history", []))
-        self.train_data.sampler.load_state_dict(s.sampler)
+        self.history = s.history
         self.last_checkpoint = last
         return True
 
@@ -222,7 +237,7 @@ class Trainer:
             lr=lr,
             grad_norm=grad_norm,
             skipped=float(not finite),
-            audio_seconds=audio / 16_000,
+            audio_seconds=audio / self.run.model.sample_rate,
             padding=1.0 - audio / padded if padded else 0.0,
         )
         return metrics
@@ -249,18 +264,19 @@ class Trainer:
     def save(self, metrics: dict[str, float] | None = None) -> Path | None:
         path = None
         if self.env.is_main:
+            sampler = self.train_data.sampler
             state = ckpt.TrainerState(
                 update=self.update,
-                epoch=self.train_data.sampler.epoch,
-                sampler=self.train_data.sampler.state_dict(),
-                scaler=self.scaler.state_dict() if self.scaler else None,
+                epoch=sampler.epoch,
                 bad_updates=self.bad_updates,
                 best_metric=self.best_metric,
-                extra={"history": self.history[-20:], "metrics": metrics or {}},
+                history=self.history[-20:],
+                metrics=metrics or {},
             )
             path = ckpt.save_checkpoint(
-                self.run_dir, self.model, self.optimizer, state, self.run.to_dict()
-            )
+                self.run_dir, self.model, self.optimizer, self.scaler, sampler, state,
+                vocab=self.vocab, run_config=self.run.to_dict(),
+            )  # fmt: skip
             ckpt.prune(self.run_dir, self.cfg.keep_last)
             self.last_checkpoint = path
         barrier(self.env)
@@ -278,61 +294,26 @@ class Trainer:
             dynamic_ncols=True,
         )
         batches = self._batches()
-        window: dict[str, list[float]] = {}
-        window_start = time.time()
+        window = _LogWindow()
         metrics: dict[str, float] = {}
         best_path = None
         try:
             while self.update < self.cfg.max_updates:
                 micro = [next(batches) for _ in range(self.cfg.optim.update_freq)]
                 metrics = self.train_update(micro)
-                for k, v in metrics.items():
-                    window.setdefault(k, []).append(v)
+                window.add(metrics)
                 bar.update(1)
                 bar.set_postfix(self.task.progress(metrics))
-                if self.update % self.cfg.log_interval == 0 or self.update == self.cfg.max_updates:
-                    elapsed = time.time() - window_start
-                    logged = {k: sum(v) / len(v) for k, v in window.items()}
-                    logged["audio_seconds_per_second"] = sum(window["audio_seconds"]) / max(
-                        elapsed, 1e-9
-                    )
-                    logged["skipped"] = sum(window["skipped"])
-                    logged["epoch"] = self.train_data.sampler.epoch
-                    self.history.append(logged)
-                    if writer:
-                        writer.write("train", self.update, logged)
-                    for message in self.task.health(self.history, self.update, self.model):
-                        if self.env.is_main:
-                            tqdm.write(f"warning: {message}")
-                            if writer:
-                                writer.write("warning", self.update, {"message": message})
-                    window, window_start = {}, time.time()
+                end = self.update == self.cfg.max_updates
+                if self.update % self.cfg.log_interval == 0 or end:
+                    self._log(window.summary(), writer)
+                    window = _LogWindow()
                 if metrics["skipped"]:
                     self._check_bad_updates(bar)
-                end = self.update == self.cfg.max_updates
                 valid_now = self.update % self.cfg.valid_interval == 0 or end
-                valid = self.validate() if valid_now else None
-                if valid is not None:
-                    if writer:
-                        writer.write("valid", self.update, valid)
-                    if self.env.is_main:
-                        tqdm.write(
-                            f"valid @ {self.update}: "
-                            + ", ".join(f"{k} {v:.4g}" for k, v in valid.items())
-                        )
-                        for message in self.task.valid_health(valid, self.update):
-                            tqdm.write(f"warning: {message}")
-                            if writer:
-                                writer.write("warning", self.update, {"message": message})
+                valid = self._validate_and_report(writer) if valid_now else None
                 if self.update % self.cfg.save_interval == 0 or end or valid is not None:
-                    improved = valid is not None and (
-                        self.best_metric is None or valid[self.task.best_key] < self.best_metric
-                    )
-                    if improved:
-                        self.best_metric = valid[self.task.best_key]
-                    path = self.save(valid or metrics)
-                    if improved and path is not None:
-                        best_path = ckpt.mark_best(self.run_dir, path)
+                    best_path = self._save_and_mark_best(valid, metrics) or best_path
         except KeyboardInterrupt:
             if self.update > 0:
                 self.save(metrics)
@@ -348,6 +329,52 @@ class Trainer:
             best_path or (best if best.exists() else None),
             metrics,
         )
+
+    def _log(self, logged: dict[str, float], writer: MetricsWriter | None) -> None:
+        """Record a log window's averages, then run the task's health checks on the history."""
+        logged["epoch"] = self.train_data.sampler.epoch
+        self.history.append(logged)
+        if writer:
+            writer.write("train", self.update, logged)
+        # Every rank runs the checks (they remember what they warned about); rank 0 writes.
+        for message in self.task.health(self.history, self.update, self.model):
+            if self.env.is_main:
+                self._warn(message, writer)
+
+    def _validate_and_report(self, writer: MetricsWriter | None) -> dict[str, float] | None:
+        """Validate on every rank; rank 0 logs and prints the result and its warnings."""
+        valid = self.validate()
+        if valid is None:
+            return None
+        if writer:
+            writer.write("valid", self.update, valid)
+        if self.env.is_main:
+            tqdm.write(
+                f"valid @ {self.update}: " + ", ".join(f"{k} {v:.4g}" for k, v in valid.items())
+            )
+            for message in self.task.valid_health(valid, self.update):
+                self._warn(message, writer)
+        return valid
+
+    def _warn(self, message: str, writer: MetricsWriter | None) -> None:
+        tqdm.write(f"warning: {message}")
+        if writer:
+            writer.write("warning", self.update, {"message": message})
+
+    def _save_and_mark_best(
+        self, valid: dict[str, float] | None, metrics: dict[str, float]
+    ) -> Path | None:
+        """Save a checkpoint (with the validation metrics when there are some); when they beat
+        the best so far, copy it to ``best`` and return that path."""
+        improved = valid is not None and (
+            self.best_metric is None or valid[self.task.best_key] < self.best_metric
+        )
+        if improved:
+            self.best_metric = valid[self.task.best_key]
+        path = self.save(valid or metrics)
+        if improved and path is not None:
+            return ckpt.mark_best(self.run_dir, path)
+        return None
 
     def _check_bad_updates(self, bar) -> None:
         if self.bad_updates >= self.cfg.max_bad_updates:

@@ -1,4 +1,4 @@
-"""Read any supported model into our own representation, and write our model directory.
+"""Read any supported model and build our network from it.
 
 Every command that takes a MODEL goes through :func:`read_checkpoint`, which accepts:
 
@@ -8,6 +8,9 @@ Every command that takes a MODEL goes through :func:`read_checkpoint`, which acc
 - a fairseq checkpoint ``.pt`` (or a directory holding exactly one);
 - a HuggingFace hub id such as ``facebook/wav2vec2-base-960h``, resolved through the
   local huggingface_hub cache.
+
+Each reader returns the same :class:`LoadedCheckpoint`; :func:`load_pretrained` turns it
+into the network in eval mode beside its vocabulary.
 """
 
 from __future__ import annotations
@@ -17,27 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import Tensor
 
-from wav2vec2.atomic import atomic_write, write_text_atomic
-from wav2vec2.config import Wav2Vec2Config
+from wav2vec2.checkpoint.model_dir import CONFIG_FILE, FORMAT, LoadedCheckpoint, read_model_dir
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.interop import fairseq, hub, huggingface
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.vocab import Vocabulary
 
-FORMAT = "wav2vec2"
-FORMAT_VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.json"
-
 
 @dataclass(frozen=True)
-class LoadedCheckpoint:
-    config: Wav2Vec2Config
-    state_dict: dict[str, Tensor]  # in our parameter names
-    vocab: Vocabulary | None
-    source: str  # "wav2vec2", "huggingface" or "fairseq"
+class LoadedModel:
+    model: Wav2Vec2Model  # in eval mode
+    vocab: Vocabulary | None  # what the CTC head's outputs mean; None for encoders
+    source: str  # the format it was read from: "wav2vec2", "huggingface" or "fairseq"
 
 
 def detect_format(path: Path) -> str:
@@ -72,8 +67,6 @@ def read_checkpoint(source: str | Path) -> LoadedCheckpoint:
     """Read weights, config and vocabulary from any supported source (see module doc)."""
     path = Path(source)
     if not path.exists():
-        from wav2vec2.interop import hub
-
         if hub.looks_like_hub_id(str(source)):
             path = hub.resolve_hub_id(str(source))
         else:
@@ -82,13 +75,9 @@ def read_checkpoint(source: str | Path) -> LoadedCheckpoint:
     if kind == "wav2vec2":
         return read_model_dir(path if path.is_dir() else path.parent)
     if kind == "huggingface":
-        from wav2vec2.interop import huggingface
-
         return huggingface.read_hf_dir(path if path.is_dir() else path.parent)
     if path.is_dir():
         path = next(iter(sorted(path.glob("*.pt"))))
-    from wav2vec2.interop import fairseq
-
     return fairseq.read_fairseq_checkpoint(path)
 
 
@@ -104,49 +93,16 @@ def build_model(ckpt: LoadedCheckpoint, device: str | torch.device = "cpu") -> W
             f"weights do not match the config ({ckpt.source}): "
             f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
         )
-    model.vocab = ckpt.vocab
     return model.to(device).eval()
 
 
+def load_pretrained(source: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Any supported model -> the network in eval mode, with its vocabulary (CTC models)."""
+    ckpt = read_checkpoint(source)
+    return LoadedModel(build_model(ckpt, device), ckpt.vocab, ckpt.source)
+
+
 def load_model(source: str | Path, device: str | torch.device = "cpu") -> Wav2Vec2Model:
-    """Any supported model -> :class:`Wav2Vec2Model` in eval mode (``model.vocab`` set for
-    CTC models)."""
-    return build_model(read_checkpoint(source), device)
-
-
-# -- our own directory format --------------------------------------------------------------
-
-
-def read_model_dir(path: Path) -> LoadedCheckpoint:
-    cfg_path = path / CONFIG_FILE
-    try:
-        meta = json.loads(cfg_path.read_text())
-        config = Wav2Vec2Config.from_dict(meta["model"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise Wav2Vec2Error(f"invalid wav2vec2 config ({exc})", cfg_path) from None
-    state = load_safetensors(path / WEIGHTS_FILE)
-    vocab = Vocabulary.load(path / VOCAB_FILE) if (path / VOCAB_FILE).is_file() else None
-    return LoadedCheckpoint(config, state, vocab, "wav2vec2")
-
-
-def load_safetensors(path: Path) -> dict[str, Tensor]:
-    if not path.is_file():
-        raise Wav2Vec2Error("weights file is missing", path)
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise Wav2Vec2Error(f"corrupt or truncated weights file ({exc})", path) from None
-
-
-def save_model_dir(model: Wav2Vec2Model, dest: str | Path, vocab: Vocabulary | None = None) -> Path:
-    """Write config.json + model.safetensors (+ vocab.json), each file atomically."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    vocab = vocab if vocab is not None else getattr(model, "vocab", None)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.cfg.to_dict()}
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(dest / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
-    if vocab is not None:
-        atomic_write(dest / VOCAB_FILE, vocab.save)
-    write_text_atomic(dest / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
-    return dest
+    """Any supported model -> :class:`Wav2Vec2Model` in eval mode, for callers that need only
+    the network (:func:`load_pretrained` keeps the vocabulary too)."""
+    return load_pretrained(source, device).model

@@ -11,6 +11,10 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/update_NNNNNNNN/`` holding
 It is written into a temporary directory and renamed into place, so a crash (even kill -9)
 never leaves a half-written checkpoint under a real name. Loading reads only JSON and
 safetensors, so it cannot execute code.
+
+:func:`save_checkpoint` and :func:`load_checkpoint` take the same objects (model, optimizer,
+grad scaler, sampler), as icefall's pair does: one call saves them with the RNG states and the
+trainer's counters, one call restores them all and returns the counters.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -28,29 +32,46 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from wav2vec2.atomic import TMP_PREFIX, atomic_write, make_temp_dir, replace_dir
+from wav2vec2.checkpoint.model_dir import (
+    CONFIG_FILE,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    read_model_dir,
+    save_model_dir,
+)
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.loading import save_model_dir
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.vocab import Vocabulary
 
 PREFIX = "update_"
 BEST = "best"
+STATE_FILE, TENSORS_FILE = "trainer.json", "trainer.safetensors"
+
+
+class Stateful(Protocol):
+    """A sampler or grad scaler: its state is a JSON-serializable dict."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
 class TrainerState:
+    """The trainer's counters: saved beside the objects' states, returned by a load."""
+
     update: int
-    epoch: int
-    sampler: dict[str, Any]
-    scaler: dict[str, Any] | None
-    bad_updates: int
-    best_metric: float | None
-    extra: dict[str, Any]  # task state, last metrics
+    epoch: int  # the sampler's, for readers of trainer.json (the sampler restores its own)
+    bad_updates: int  # consecutive updates skipped for a non-finite loss or gradient
+    best_metric: float | None  # the task's best_key at the ``best`` checkpoint
+    history: list[dict[str, float]]  # the last logged windows, for the health checks
+    metrics: dict[str, float]  # the metrics this checkpoint was saved with
 
 
 # -- RNG -----------------------------------------------------------------------------------
 
 
-def rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:
+def _rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:
     tensors = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
@@ -64,7 +85,7 @@ def rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:
     return tensors, meta
 
 
-def set_rng_state(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+def _set_rng_state(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
     torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda and torch.cuda.is_available():
@@ -78,7 +99,7 @@ def set_rng_state(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
 # -- optimizer -----------------------------------------------------------------------------
 
 
-def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+def _optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
     state = opt.state_dict()
     tensors, scalars = {}, {}
     for idx, entry in state["state"].items():
@@ -90,7 +111,7 @@ def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], di
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def optimizer_from_flat(tensors: dict[str, Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+def _optimizer_from_flat(tensors: dict[str, Tensor], meta: dict[str, Any]) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -113,7 +134,11 @@ def save_checkpoint(
     run_dir: Path,
     model: Wav2Vec2Model,
     optimizer: torch.optim.Optimizer,
+    scaler: Stateful | None,
+    sampler: Stateful,
     state: TrainerState,
+    *,
+    vocab: Vocabulary | None,
     run_config: dict[str, Any],
 ) -> Path:
     """Write ``checkpoints/update_N`` atomically and return its path."""
@@ -122,29 +147,66 @@ def save_checkpoint(
     final = root / f"{PREFIX}{state.update:08d}"
     tmp = make_temp_dir(final)
     try:
-        save_model_dir(model, tmp)
-        opt_tensors, opt_meta = optimizer_to_flat(optimizer)
-        rng_tensors, rng_meta = rng_state()
+        save_model_dir(model, tmp, vocab)
+        opt_tensors, opt_meta = _optimizer_to_flat(optimizer)
+        rng_tensors, rng_meta = _rng_state()
         tensors = {**opt_tensors, **rng_tensors}
-        atomic_write(tmp / "trainer.safetensors", lambda p: save_file(tensors, str(p)))
+        atomic_write(tmp / TENSORS_FILE, lambda p: save_file(tensors, str(p)))
         meta = {
             "update": state.update,
             "epoch": state.epoch,
-            "sampler": state.sampler,
-            "scaler": state.scaler,
+            "sampler": sampler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
             "bad_updates": state.bad_updates,
             "best_metric": state.best_metric,
-            "extra": state.extra,
+            "extra": {"history": state.history, "metrics": state.metrics},
             "optimizer": opt_meta,
             "rng": rng_meta,
             "run": run_config,
         }
-        (tmp / "trainer.json").write_text(json.dumps(meta, indent=1) + "\n")
+        (tmp / STATE_FILE).write_text(json.dumps(meta, indent=1) + "\n")
         replace_dir(tmp, final)  # re-saving the same update (e.g. after a resume) replaces it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def load_checkpoint(
+    checkpoint: Path,
+    model: Wav2Vec2Model,
+    optimizer: torch.optim.Optimizer,
+    scaler: Stateful | None,
+    sampler: Stateful,
+) -> TrainerState:
+    """Restore what :func:`save_checkpoint` saved: the model's weights, the optimizer, the
+    scaler, every RNG and the sampler's position. Returns the trainer's counters. Everything
+    is read before anything is restored, so a corrupt checkpoint changes nothing."""
+    weights = read_model_dir(checkpoint)
+    try:
+        meta = json.loads((checkpoint / STATE_FILE).read_text())
+        tensors = load_file(str(checkpoint / TENSORS_FILE))
+    except Exception as exc:  # corrupt JSON or safetensors: say which checkpoint
+        raise Wav2Vec2Error(f"cannot read training state ({exc})", checkpoint) from None
+    extra = meta["extra"]
+    state = TrainerState(
+        update=meta["update"],
+        epoch=meta["epoch"],
+        bad_updates=meta["bad_updates"],
+        best_metric=meta["best_metric"],
+        history=list(extra.get("history", [])),
+        metrics=extra.get("metrics", {}),
+    )
+    model.load_state_dict(weights.state_dict)
+    optimizer.load_state_dict(_optimizer_from_flat(tensors, meta["optimizer"]))
+    if scaler is not None and meta["scaler"]:
+        scaler.load_state_dict(meta["scaler"])
+    _set_rng_state(tensors, meta["rng"])
+    sampler.load_state_dict(meta["sampler"])
+    return state
+
+
+# -- the run's checkpoints -----------------------------------------------------------------
 
 
 def mark_best(run_dir: Path, checkpoint: Path) -> Path:
@@ -153,7 +215,7 @@ def mark_best(run_dir: Path, checkpoint: Path) -> Path:
     best = root / BEST
     tmp = make_temp_dir(best)
     try:
-        for name in ("config.json", "model.safetensors", "vocab.json", "trainer.json"):
+        for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, STATE_FILE):
             if (checkpoint / name).exists():
                 shutil.copy2(checkpoint / name, tmp / name)
         replace_dir(tmp, best)
@@ -176,32 +238,3 @@ def prune(run_dir: Path, keep_last: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
     for stale in (run_dir / "checkpoints").glob(f"{TMP_PREFIX}*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class LoadedTrainerState:
-    state: TrainerState
-    optimizer: dict[str, Any]
-    rng_tensors: dict[str, Tensor]
-    rng_meta: dict[str, Any]
-    run: dict[str, Any]
-
-
-def load_trainer_state(checkpoint: Path) -> LoadedTrainerState:
-    try:
-        meta = json.loads((checkpoint / "trainer.json").read_text())
-        tensors = load_file(str(checkpoint / "trainer.safetensors"))
-    except Exception as exc:  # corrupt JSON or safetensors: say which checkpoint
-        raise Wav2Vec2Error(f"cannot read training state ({exc})", checkpoint) from None
-    state = TrainerState(
-        update=meta["update"],
-        epoch=meta["epoch"],
-        sampler=meta["sampler"],
-        scaler=meta["scaler"],
-        bad_updates=meta["bad_updates"],
-        best_metric=meta["best_metric"],
-        extra=meta["extra"],
-    )
-    return LoadedTrainerState(
-        state, optimizer_from_flat(tensors, meta["optimizer"]), tensors, meta["rng"], meta["run"]
-    )
