@@ -12,12 +12,12 @@ from wav2vec2 import SMALL, Wav2Vec2Model
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.training import checkpoint as ckpt
 from wav2vec2.training.config import (
-    PRETRAIN_RECIPES,
     RunConfig,
     ScheduleConfig,
     apply_overrides,
     parse_set,
 )
+from wav2vec2.training.recipes import PRETRAIN_RECIPES
 from wav2vec2.training.schedule import learning_rate
 
 
