@@ -3,7 +3,10 @@ import json
 import pytest
 
 from wav2vec2 import BASE, LARGE, LARGE_LV60K, PRESETS, SMALL, Wav2Vec2Config, Wav2Vec2Model
+from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.training.config import split_setting
+from wav2vec2.training.recipes import pretrain_run_config
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -43,3 +46,25 @@ def test_overrides_and_unknown_keys():
         SMALL.with_overrides(**{"transformer.nope": 1})
     with pytest.raises(KeyError):
         Wav2Vec2Config.from_dict({**SMALL.to_dict(), "bogus": 1})
+
+
+def test_settings_split_on_the_first_dot():
+    assert split_setting("model.transformer.layers") == ("model", "transformer.layers")
+    assert split_setting("train.optim.lr") == ("train", "optim.lr")
+    assert split_setting("optim.lr") == ("train", "optim.lr")
+    assert split_setting("max_updates") == ("train", "max_updates")
+    assert split_setting("model") == ("train", "model")  # no root: an unknown training key
+    run = pretrain_run_config("small", {"train.max_updates": 3, "model.vocab_size": 5})
+    assert run.train.max_updates == 3 and run.model.vocab_size == 5
+    for key in ("model", "modelx.layers", "model.nope", "train.model.dim"):
+        with pytest.raises(Wav2Vec2Error, match=f"unknown setting '{key}'"):
+            pretrain_run_config("small", {key: 1})
+    with pytest.raises(Wav2Vec2Error, match="invalid setting"):
+        pretrain_run_config("small", {"data.speed_perturb": [9.0]})
+
+
+def test_sample_rate_and_receptive_field_come_from_the_config():
+    assert BASE.sample_rate == SAMPLE_RATE == 16_000
+    assert SMALL.feature_encoder.receptive_field == 400  # the shortest usable utterance
+    assert SMALL.feature_encoder.num_frames(SMALL.feature_encoder.receptive_field) == 1
+    assert SMALL.feature_encoder.num_frames(SMALL.feature_encoder.receptive_field - 1) == 0

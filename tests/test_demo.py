@@ -1,8 +1,14 @@
 """The main job end to end at a tiny size, then again: the second run resumes every stage."""
 
 import json
+from pathlib import Path
 
-from wav2vec2.demo import DemoPlan, run_demo
+import pytest
+
+from wav2vec2.corpus.writer import ALPHABET
+from wav2vec2.data.manifest import write_dictionary
+from wav2vec2.demo import FULL, QUICK, DemoPlan, finetune_config, pretrain_config, run_demo
+from wav2vec2.training.config import RunConfig
 
 TINY = DemoPlan(
     hours=0.2, pretrain_updates=8, finetune_updates=8, freeze_updates=2, examples=2, vocabulary=1000
@@ -46,3 +52,19 @@ def test_demo_runs_end_to_end_then_resumes(tmp_path, capsys):
     assert [p.stat().st_mtime_ns for p in kept] == stamps
     assert (out / "corpus" / "train_10m.tsv").read_text() == manifest
     assert second["wer"] == first["wer"] and second["model"] == first["model"]
+
+
+@pytest.mark.parametrize("name, plan", [("full", FULL), ("quick", QUICK)])
+def test_demo_run_configs_are_pinned(name, plan, tmp_path):
+    """Each stage's resolved run config is the one its run directory holds (run.json): a
+    change refuses to resume an existing demo. Pinned as resolved before the recipes moved
+    to one builder per run kind."""
+    expected = json.loads((Path(__file__).parent / "demo_run_configs.json").read_text())[name]
+    # The fine-tuning recipe now names its labels; before, run_finetuning assumed "ltr".
+    expected["finetune"]["train"]["data"]["labels"] = "ltr"
+    write_dictionary(tmp_path / "dict.ltr.txt", {s: 1 for s in ALPHABET})
+    pretrain = pretrain_config(plan)
+    assert pretrain == RunConfig.from_dict(expected["pretrain"])
+    assert finetune_config(plan, pretrain.model, tmp_path) == RunConfig.from_dict(
+        expected["finetune"]
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.serialization import dataclass_from_dict, set_dotted
 
@@ -171,7 +172,7 @@ class Wav2Vec2Config:
     # Zero-mean unit-variance waveform per utterance (LARGE-LV60K); fs task.normalize,
     # hf feature extractor do_normalize.
     normalize_waveform: bool = False
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     vocab_size: int | None = None  # CTC output units; hf: vocab_size
     final_dropout: float = 0.0  # dropout before the CTC head; hf: final_dropout
 

@@ -19,15 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wav2vec2.beam_search import BeamSearchConfig
-from wav2vec2.config import SMALL
+from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.evaluation import evaluate, tune_beam
 from wav2vec2.loading import read_checkpoint
 from wav2vec2.ngram import build_ngram, read_info
-from wav2vec2.training.config import PRETRAIN_RECIPES, RunConfig, apply_overrides
-from wav2vec2.training.finetune import finetune_run_config, run_finetuning
-from wav2vec2.training.finetune_recipes import RECIPES
+from wav2vec2.training.config import RunConfig
+from wav2vec2.training.finetune import run_finetuning
 from wav2vec2.training.pretrain import run_pretraining
-from wav2vec2.vocab import Vocabulary
+from wav2vec2.training.recipes import finetune_run_config, pretrain_run_config
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,35 @@ LM_GRID = ((0.5, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0))
 DEMO_BEAM = BeamSearchConfig(beam=500)
 
 
+def pretrain_config(plan: DemoPlan) -> RunConfig:
+    """Stage 2: the SMALL preset and its recipe, with the demo's settings."""
+    return pretrain_run_config(
+        "small",
+        {
+            **PRETRAIN_SETTINGS,
+            "max_updates": plan.pretrain_updates,
+            "valid_interval": plan.pretrain_updates // 2,
+            "save_interval": plan.pretrain_updates // 4,
+        },
+    )
+
+
+def finetune_config(plan: DemoPlan, pretrained: Wav2Vec2Config, corpus: Path) -> RunConfig:
+    """Stage 3: the 10m recipe on the corpus's letters, with the demo's settings."""
+    return finetune_run_config(
+        pretrained,
+        "10m",
+        corpus,
+        {
+            **FINETUNE_SETTINGS,
+            "max_updates": plan.finetune_updates,
+            "freeze_updates": plan.freeze_updates,
+            "valid_interval": plan.finetune_updates // 4,
+            "save_interval": plan.finetune_updates // 4,
+        },
+    )
+
+
 def _stage(n: int, title: str) -> float:
     print(f"\n=== [{n}/5] {title} ===", flush=True)
     return time.time()
@@ -122,32 +150,12 @@ def run_demo(
     print(f"corpus ready in {time.time() - t:.0f} s ({corpus / 'summary.md'})")
 
     t = _stage(2, f"pretrain SMALL for {plan.pretrain_updates} updates -> {pre_dir}")
-    pre_cfg = apply_overrides(
-        RunConfig("pretrain", SMALL, PRETRAIN_RECIPES["small"]),
-        {
-            **PRETRAIN_SETTINGS,
-            "max_updates": plan.pretrain_updates,
-            "valid_interval": plan.pretrain_updates // 2,
-            "save_interval": plan.pretrain_updates // 4,
-        },
-    )
-    pre = run_pretraining(corpus, pre_dir, pre_cfg)
+    pre = run_pretraining(corpus, pre_dir, pretrain_config(plan))
     print(f"pretraining done in {time.time() - t:.0f} s")
 
     t = _stage(3, f"fine-tune on the 10-minute subset for {plan.finetune_updates} updates")
-    vocab = Vocabulary.from_fairseq_dict(corpus / "dict.ltr.txt")
     init = read_checkpoint(pre.best_checkpoint or pre.last_checkpoint)
-    ft_cfg = apply_overrides(
-        finetune_run_config(init.config, RECIPES["10m"], len(vocab)),
-        {
-            **FINETUNE_SETTINGS,
-            "max_updates": plan.finetune_updates,
-            "freeze_updates": plan.freeze_updates,
-            "valid_interval": plan.finetune_updates // 4,
-            "save_interval": plan.finetune_updates // 4,
-        },
-    )
-    ft = run_finetuning(corpus, init, ft_dir, ft_cfg, vocab)
+    ft = run_finetuning(corpus, init, ft_dir, finetune_config(plan, init.config, corpus))
     model = ft.best_checkpoint or ft.last_checkpoint
     print(f"fine-tuning done in {time.time() - t:.0f} s")
 

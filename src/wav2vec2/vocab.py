@@ -87,6 +87,12 @@ class Vocabulary:
             raise Wav2Vec2Error("empty dictionary", path)
         return cls.from_fairseq_symbols(symbols)
 
+    @classmethod
+    def for_labels(cls, data: str | Path, labels: str) -> Vocabulary:
+        """The vocabulary of a data directory's ``SPLIT.<labels>`` files: fairseq keeps it
+        beside them as ``dict.<labels>.txt``."""
+        return cls.from_fairseq_dict(Path(data) / f"dict.{labels}.txt")
+
     def write_fairseq_dict(self, path: str | Path) -> None:
         """Write the non-special tokens in order (counts are not kept; written as 0... n)."""
         lines = [f"{t} {len(self.tokens) - i}" for i, t in enumerate(self.tokens)]

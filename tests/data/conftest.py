@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from wav2vec2.config import BASE
 from wav2vec2.data.manifest import write_manifest
+
+# The shortest usable audio: the paper's encoder's receptive field, 400 samples (25 ms).
+RF = BASE.feature_encoder.receptive_field
 
 
 def write_wave(path: Path, frames: int, rate: int = 16_000, channels: int = 1, seed: int = 0):

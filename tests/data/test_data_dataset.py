@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import write_wave
+from conftest import RF, write_wave
 
 from wav2vec2.audio import load_audio
 from wav2vec2.data.batching import TARGET_PAD, Batch, Collater
@@ -25,14 +25,14 @@ def test_resampling_and_downmix(tmp_path):
     assert wave.ndim == 1 and wave.dtype == np.float32 and abs(len(wave) - 8000) <= 1
     # the manifest stores native frames; the dataset converts sizes to 16 kHz for batching
     write_manifest(tmp_path / "m.tsv", tmp_path, [("a.wav", 8000), ("b.flac", 22050)])
-    ds = AudioDataset(tmp_path / "m.tsv", pad=True, seed=0)
+    ds = AudioDataset(tmp_path / "m.tsv", min_valid_samples=RF, pad=True, seed=0)
     assert ds.sizes.tolist() == [16000, 8000]
     assert ds[0].wave.shape == (16000,) and ds[1].wave.dtype == torch.float32
 
 
 def test_filters_are_counted(corpus):
     manifest, lengths = corpus
-    ds = AudioDataset(manifest, min_sample_size=4000, pad=False, seed=0)
+    ds = AudioDataset(manifest, min_sample_size=4000, min_valid_samples=RF, pad=False, seed=0)
     assert len(ds) == sum(n >= 4000 for n in lengths)
     assert ds.skipped.too_short == sum(n < 4000 for n in lengths)
     assert ds.sizes.min() >= 4000
@@ -45,7 +45,7 @@ def test_labels_drop_long_and_report_bad_letters(corpus, tmp_path):
     write_labels(tmp_path / "train.ltr", [letters_from_words(w) for w in words])
     vocab = Vocabulary.from_fairseq_symbols(list("|EHLOWRDCAF"))
     ds = AudioDataset(manifest, max_sample_size=6000, labels_path=tmp_path / "train.ltr",
-                      vocab=vocab, pad=True, seed=0)  # fmt: skip
+                      vocab=vocab, min_valid_samples=RF, pad=True, seed=0)  # fmt: skip
     too_long = sum(n > 6000 for n in lengths)
     assert ds.skipped.too_long == too_long
     assert len(ds.skipped.bad_labels) == 1
@@ -59,16 +59,27 @@ def test_labels_drop_long_and_report_bad_letters(corpus, tmp_path):
 
     write_labels(tmp_path / "short.ltr", ["H E L L O |"])
     with pytest.raises(Wav2Vec2Error, match="1 label lines for 12 manifest entries"):
-        AudioDataset(manifest, labels_path=tmp_path / "short.ltr", vocab=vocab, pad=True, seed=0)
+        AudioDataset(
+            manifest,
+            labels_path=tmp_path / "short.ltr",
+            vocab=vocab,
+            min_valid_samples=RF,
+            pad=True,
+            seed=0,
+        )
 
 
 def test_crop_is_deterministic_per_seed_epoch_index(corpus):
     manifest, lengths = corpus
-    ds = AudioDataset(manifest, max_sample_size=2000, normalize=True, pad=False, seed=1)
+    ds = AudioDataset(
+        manifest, max_sample_size=2000, normalize=True, min_valid_samples=RF, pad=False, seed=1
+    )
     a, b = ds[(5, 0)], ds[(5, 0)]
     assert a.wave.shape == (2000,) and torch.equal(a.wave, b.wave)
     assert not torch.equal(ds[(5, 1)].wave, a.wave)  # another epoch, another crop
-    other = AudioDataset(manifest, max_sample_size=2000, normalize=True, pad=False, seed=2)
+    other = AudioDataset(
+        manifest, max_sample_size=2000, normalize=True, min_valid_samples=RF, pad=False, seed=2
+    )
     assert not torch.equal(other[(5, 0)].wave, a.wave)
     ds.set_epoch(1)
     assert torch.equal(ds[5].wave, ds[(5, 1)].wave)
@@ -76,7 +87,7 @@ def test_crop_is_deterministic_per_seed_epoch_index(corpus):
 
 def test_collater_crops_to_shortest_or_pads_to_longest(corpus):
     manifest, lengths = corpus
-    ds = AudioDataset(manifest, pad=False, seed=0)
+    ds = AudioDataset(manifest, min_valid_samples=RF, pad=False, seed=0)
     items = [ds[(i, 3)] for i in (0, 4, 7)]
     crop = Collater(pad=False, seed=0)(items)
     assert crop.waveforms.shape == (3, lengths[0])  # the shortest
@@ -104,7 +115,7 @@ def test_collater_crops_to_shortest_or_pads_to_longest(corpus):
 
 def test_targets_are_padded_with_minus_100(corpus):
     manifest, _ = corpus
-    ds = AudioDataset(manifest, pad=True, seed=0)
+    ds = AudioDataset(manifest, min_valid_samples=RF, pad=True, seed=0)
     items = [ds[0], ds[1]]
     items = [type(it)(it.index, it.epoch, it.path, it.wave, torch.tensor(t))
              for it, t in zip(items, ([4, 5, 6], [7]))]  # fmt: skip
@@ -128,7 +139,7 @@ def with_bad_files(corpus, tmp_path):
 
 
 def test_bad_files_are_dropped_with_a_warning(with_bad_files, caplog):
-    ds = AudioDataset(with_bad_files, pad=False, seed=0)
+    ds = AudioDataset(with_bad_files, min_valid_samples=RF, pad=False, seed=0)
     collate = ds.collater()
     bad = [ds[i] for i in (12, 13, 14)]
     assert all(it.wave is None and it.error.startswith(it.path) for it in bad)
@@ -144,8 +155,8 @@ def test_bad_files_are_dropped_with_a_warning(with_bad_files, caplog):
 def test_speed_perturbation_is_drawn_per_item_and_epoch(corpus):
     manifest, lengths = corpus
     factors = (0.9, 1.0, 1.1)
-    ds = AudioDataset(manifest, pad=True, seed=3, speed_factors=factors)
-    plain = AudioDataset(manifest, pad=True, seed=3)
+    ds = AudioDataset(manifest, min_valid_samples=RF, pad=True, seed=3, speed_factors=factors)
+    plain = AudioDataset(manifest, min_valid_samples=RF, pad=True, seed=3)
     seen = set()
     for epoch in range(3):
         for i in range(len(ds)):
@@ -160,4 +171,23 @@ def test_speed_perturbation_is_drawn_per_item_and_epoch(corpus):
                 assert torch.equal(ds[(i, epoch)].wave, plain[(i, epoch)].wave)
     assert seen == set(factors)
     with pytest.raises(ValueError, match="speed factors"):
-        AudioDataset(manifest, pad=True, seed=0, speed_factors=(3.0,))
+        AudioDataset(manifest, min_valid_samples=RF, pad=True, seed=0, speed_factors=(3.0,))
+
+
+def test_training_data_keeps_what_the_models_encoder_can_frame(corpus):
+    """The shortest usable utterance is the receptive field of the run's own encoder."""
+    from wav2vec2.training.distributed import DistEnv
+    from wav2vec2.training.recipes import pretrain_run_config
+    from wav2vec2.training.runner import data_source
+
+    manifest, lengths = corpus
+    wide = [[32, 4000, 5], [32, 3, 2]]  # a receptive field of 4010 samples
+    for layers in (None, wide):
+        settings = {"data.num_workers": 0, "data.min_sample_size": 0, "data.max_tokens": 10**6}
+        if layers:
+            settings["model.feature_encoder.conv_layers"] = layers
+        run = pretrain_run_config("small", settings)
+        rf = run.model.feature_encoder.receptive_field
+        ds = data_source(manifest, run, DistEnv(), train=True).loader.dataset
+        assert ds.min_valid_samples == rf == (4010 if layers else 400)
+        assert len(ds) == sum(n >= rf for n in lengths)

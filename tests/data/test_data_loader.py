@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from conftest import RF
 
 from wav2vec2.data.dataset import AudioDataset
 from wav2vec2.data.loader import build_loader
@@ -11,7 +12,9 @@ from wav2vec2.data.sampler import BucketBatchSampler
 
 
 def batches(manifest, num_workers, epochs=(0, 1), resume_after=None, **ds_kw):
-    ds = AudioDataset(manifest, max_sample_size=5000, pad=False, seed=11, **ds_kw)
+    ds = AudioDataset(
+        manifest, max_sample_size=5000, min_valid_samples=RF, pad=False, seed=11, **ds_kw
+    )
     sampler = BucketBatchSampler(ds.sizes, max_tokens=12_000, max_sample_size=5000, seed=11)
     loader = build_loader(ds, sampler, num_workers=num_workers)
     out = []

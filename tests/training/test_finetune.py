@@ -16,9 +16,8 @@ from wav2vec2.config import SMALL
 from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.loading import load_model
 from wav2vec2.metrics import error_counts, rates
-from wav2vec2.training.finetune import finetune_run_config
-from wav2vec2.training.finetune_recipes import RECIPES
 from wav2vec2.training.metrics import read_log
+from wav2vec2.training.recipes import finetune_run_config
 from wav2vec2.training.tasks import CTCTask
 from wav2vec2.vocab import Vocabulary
 
@@ -70,6 +69,7 @@ def test_freeze_schedule_and_frozen_feature_encoder(tone_corpus, tiny_pretrained
     assert main(finetune_argv(tone_corpus, tiny_pretrained, out, 3, config)) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["train"]["data"]["speed_perturb"] == [0.9, 1.1]
+    assert run["train"]["data"]["labels"] == "ltr"  # the recipe's, without --labels
     init = load_model(tiny_pretrained).state_dict()
     frozen = load_model(out / "checkpoints" / "update_00000003").state_dict()
     for key, value in frozen.items():
@@ -98,15 +98,29 @@ def test_freeze_schedule_and_frozen_feature_encoder(tone_corpus, tiny_pretrained
         ("960h", 0.5, 0.1, 0, 320_000, 1e-5, 0.1),
     ],
 )
-def test_recipe_values(preset, time_prob, channel_prob, freeze, updates, lr, layerdrop):
-    run = finetune_run_config(SMALL, RECIPES[preset], 32)
+def test_recipe_values(preset, time_prob, channel_prob, freeze, updates, lr, layerdrop, tmp_path):
+    letters = Vocabulary.from_fairseq_symbols(list("|ABCDEFGHIJKLMNOPQRSTUVWXYZ'"))
+    letters.write_fairseq_dict(tmp_path / "dict.ltr.txt")  # 28 letters + 4 specials
+    run = finetune_run_config(SMALL, preset, tmp_path, {})
     m, t = run.model, run.train
     assert (m.masking.time_prob, m.masking.time_length) == (time_prob, 10)
     assert (m.masking.channel_prob, m.masking.channel_length) == (channel_prob, 64)
     assert m.transformer.layerdrop == layerdrop and m.feature_encoder.grad_scale == 0.0
-    assert m.quantizer is None and m.vocab_size == 32
+    assert m.quantizer is None and m.vocab_size == 32 and t.data.labels == "ltr"
     assert (t.freeze_updates, t.max_updates, t.optim.lr) == (freeze, updates, lr)
     assert t.schedule.kind == "tri_stage" and t.schedule.phase_ratio == (0.1, 0.4, 0.5)
+
+
+def test_labels_setting_names_the_label_files_and_dictionary(
+    tone_corpus, tiny_pretrained, tmp_path, capsys
+):
+    config = settings_file(tmp_path, False, **FT)
+    argv = finetune_argv(tone_corpus, tiny_pretrained, tmp_path / "run", 1, config)
+    # --labels sets data.labels; --set (or --config) may set it too, and wins.
+    for extra in (["--labels", "phn"], ["--labels", "ltr", "--set", "data.labels=phn"]):
+        assert main([*argv, *extra]) == 2
+        assert "dict.phn.txt" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_vocabulary_matches_fairseq_and_transformers(tone_corpus, tmp_path):

@@ -16,9 +16,9 @@ from wav2vec2.config import SMALL
 from wav2vec2.corpus.make import make_corpus, missing_packages
 from wav2vec2.corpus.plan import CorpusConfig
 from wav2vec2.corpus.sources import austen_folder
-from wav2vec2.training.config import PRETRAIN_RECIPES, RunConfig, apply_overrides
 from wav2vec2.training.metrics import LOG_FILE, read_log
 from wav2vec2.training.pretrain import run_pretraining
+from wav2vec2.training.recipes import pretrain_run_config
 
 UPDATES = 600
 
@@ -33,8 +33,8 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_small_preset_leaves_the_plateau_on_speech(speech: Path, tmp_path: Path) -> None:
-    cfg = apply_overrides(
-        RunConfig("pretrain", SMALL, PRETRAIN_RECIPES["small"]),
+    cfg = pretrain_run_config(
+        "small",
         {
             "data.train_subset": "pretrain",
             "data.valid_subset": "dev",

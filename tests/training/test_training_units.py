@@ -15,12 +15,12 @@ from wav2vec2.data.sampler import BucketBatchSampler
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.losses import pretraining_loss
 from wav2vec2.training.config import (
-    PRETRAIN_RECIPES,
     RunConfig,
     ScheduleConfig,
     apply_overrides,
     parse_set,
 )
+from wav2vec2.training.recipes import PRETRAIN_RECIPES
 from wav2vec2.training.schedule import learning_rate
 
 

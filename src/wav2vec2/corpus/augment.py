@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wav2vec2.audio import speed_perturb
+from wav2vec2.audio import SAMPLE_RATE, speed_perturb
 
 NOISE_KINDS = ("white", "pink", "brown")
 
@@ -96,7 +96,7 @@ def room_response(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> 
 
 def reverberate(x: np.ndarray, rt60_s: float, rng: np.random.Generator) -> np.ndarray:
     """Convolve with a synthetic room (FFT convolution), keeping the original length."""
-    h = room_response(rt60_s, 16000, rng)
+    h = room_response(rt60_s, SAMPLE_RATE, rng)
     n = len(x) + len(h) - 1
     size = 1 << (n - 1).bit_length()
     y = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size), size)[: len(x)]

@@ -21,6 +21,7 @@ from pathlib import Path
 import soundfile as sf
 
 from wav2vec2.atomic import write_text_atomic
+from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.corpus.normalize import normalize_transcript
 from wav2vec2.corpus.writer import ALPHABET
 from wav2vec2.data.manifest import (
@@ -32,7 +33,6 @@ from wav2vec2.data.manifest import (
 )
 from wav2vec2.errors import Wav2Vec2Error
 
-SAMPLE_RATE = 16000
 _VALID = re.compile(r"[A-Z']+( [A-Z']+)*")
 AUDIO_EXTENSIONS = (".flac", ".wav")
 REPORT_NAME = "import-report.txt"

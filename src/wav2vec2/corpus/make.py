@@ -25,6 +25,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from wav2vec2.atomic import write_text_atomic
+from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.corpus import augment as aug
 from wav2vec2.corpus.plan import (
     CorpusConfig,
@@ -37,7 +38,7 @@ from wav2vec2.corpus.plan import (
 from wav2vec2.corpus.sources import all_passages, austen_folder, missing_text_packages
 from wav2vec2.corpus.synth import Request, SynthesisError, synthesize, to_pcm16
 from wav2vec2.corpus.voices import Voice, missing_engine_packages
-from wav2vec2.corpus.writer import SAMPLE_RATE, Made, write_outputs
+from wav2vec2.corpus.writer import Made, write_outputs
 from wav2vec2.errors import Wav2Vec2Error
 
 JOB_UTTERANCES = 8  # utterances per worker task (one festival process per task)

@@ -17,9 +17,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.corpus.voices import Voice
 
-SAMPLE_RATE = 16000
 ESPEAK_DEFAULT_WPM = 175
 # Speaking rate in words per second at rate 1.0, measured on this corpus's text; used only
 # to plan utterance lengths before synthesis (real lengths come from the audio).

@@ -19,21 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wav2vec2.atomic import write_text_atomic
+from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.corpus.plan import CorpusConfig, Utterance
 from wav2vec2.data.manifest import (
-    WORD_BOUNDARY,
     letter_counts,
     letters_from_words,
     write_dictionary,
     write_labels,
     write_manifest,
 )
+from wav2vec2.vocab import WORD_DELIMITER
 
-SAMPLE_RATE = 16000
 # Nested labeled subsets: name -> target seconds.
 LABELED_SUBSETS = {"train_10m": 600.0, "train_1h": 3600.0, "train_10h": 36000.0}
 # The output alphabet: fixed, so that every corpus has the same 28-symbol dictionary.
-ALPHABET = (WORD_BOUNDARY, *string.ascii_uppercase, "'")
+ALPHABET = (WORD_DELIMITER, *string.ascii_uppercase, "'")
 
 
 @dataclass(frozen=True)

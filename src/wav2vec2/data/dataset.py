@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from wav2vec2.audio import audio_info, check_speed_factors, load_audio, speed_perturb
+from wav2vec2.audio import SAMPLE_RATE, audio_info, check_speed_factors, load_audio, speed_perturb
 from wav2vec2.audio import normalize as normalize_wave
 from wav2vec2.data.batching import Collater, Item, crop_offset
 from wav2vec2.data.manifest import read_labels, read_manifest
@@ -37,7 +37,6 @@ from wav2vec2.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-RECEPTIVE_FIELD = 400  # samples: the wav2vec 2.0 feature encoder's receptive field (25 ms)
 _PROBES = 8  # headers read to detect a corpus not at the target rate
 
 
@@ -63,8 +62,9 @@ class AudioDataset(Dataset):
         max_sample_size: without labels, longer items are randomly cropped to this many
             samples; with labels, they are dropped instead.
         min_sample_size: shorter items are dropped (fairseq ``min_sample_size``).
-        min_valid_samples: shorter audio cannot produce one frame; dropped at construction
-            and reported as bad at load time.
+        min_valid_samples: the model's receptive field (``feature_encoder.receptive_field``,
+            400 samples for the paper's encoder): shorter audio cannot produce one frame;
+            dropped at construction and reported as bad at load time.
         normalize: zero mean, unit variance per utterance, before cropping (as fairseq).
         labels_path: ``.ltr`` file with one line per manifest entry (``H E L L O | ...``).
         vocab: maps letters to ids; required with ``labels_path``.
@@ -83,10 +83,10 @@ class AudioDataset(Dataset):
         self,
         manifest_path: str | Path,
         *,
-        sample_rate: int = 16_000,
+        sample_rate: int = SAMPLE_RATE,
         max_sample_size: int | None = None,
         min_sample_size: int = 0,
-        min_valid_samples: int = RECEPTIVE_FIELD,
+        min_valid_samples: int,
         normalize: bool = False,
         labels_path: str | Path | None = None,
         vocab: Vocabulary | None = None,

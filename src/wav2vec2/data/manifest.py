@@ -20,8 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from wav2vec2.atomic import write_text_atomic
-
-WORD_BOUNDARY = "|"
+from wav2vec2.vocab import WORD_DELIMITER
 
 
 def write_manifest(path: str | Path, root: str | Path, entries: Iterable[tuple[str, int]]) -> None:
@@ -55,12 +54,12 @@ def read_manifest(path: str | Path) -> tuple[str, list[tuple[str, int]]]:
 
 def letters_from_words(words: str) -> str:
     """``"HELLO WORLD"`` -> ``"H E L L O | W O R L D |"`` (fairseq's libri_labels.py)."""
-    return " ".join(list(words.replace(" ", WORD_BOUNDARY))) + " " + WORD_BOUNDARY
+    return " ".join(list(words.replace(" ", WORD_DELIMITER))) + " " + WORD_DELIMITER
 
 
 def words_from_letters(letters: str) -> str:
     """The inverse of :func:`letters_from_words`."""
-    return "".join(letters.split()).replace(WORD_BOUNDARY, " ").strip()
+    return "".join(letters.split()).replace(WORD_DELIMITER, " ").strip()
 
 
 def write_labels(path: str | Path, lines: Iterable[str]) -> None:

@@ -20,11 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wav2vec2.audio import SAMPLE_RATE, audio_info
-from wav2vec2.data.dataset import RECEPTIVE_FIELD
+from wav2vec2.config import FeatureEncoderConfig
 from wav2vec2.data.manifest import write_manifest
 from wav2vec2.errors import Wav2Vec2Error
 
 DEFAULT_EXTENSIONS = ("flac", "wav")
+# Shorter files give no frame: the receptive field of the paper's feature encoder (400
+# samples, 25 ms at 16 kHz), which every preset keeps. A manifest is written before any model
+# is chosen; the dataset filters again with the model's own receptive field.
+MIN_SAMPLES = FeatureEncoderConfig().receptive_field
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,8 @@ def probe(path: Path, rel: str) -> AudioEntry | str:
         return str(exc).removeprefix(f"{path}: ")
     if frames <= 0:
         return "empty audio (no samples)"
-    if frames * SAMPLE_RATE < RECEPTIVE_FIELD * rate:
-        return f"too short ({frames} samples at {rate} Hz < {RECEPTIVE_FIELD} at {SAMPLE_RATE})"
+    if frames * SAMPLE_RATE < MIN_SAMPLES * rate:
+        return f"too short ({frames} samples at {rate} Hz < {MIN_SAMPLES} at {SAMPLE_RATE})"
     return AudioEntry(rel, frames, rate)
 
 

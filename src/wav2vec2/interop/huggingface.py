@@ -27,7 +27,7 @@ from wav2vec2.config import (
     Wav2Vec2Config,
 )
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.vocab import Vocabulary
+from wav2vec2.vocab import WORD_DELIMITER, Vocabulary
 
 # Our parameter names <-> transformers' (without the "wav2vec2." prefix of the task heads).
 # {i} is a layer index. Ordered: the first matching pattern wins.
@@ -316,7 +316,7 @@ def read_hf_vocab(path: Path) -> Vocabulary | None:
         return Vocabulary.from_hf(
             mapping,
             pad_token=token("pad_token", "<pad>"),
-            word_delimiter=token("word_delimiter_token", "|"),
+            word_delimiter=token("word_delimiter_token", WORD_DELIMITER),
             unk=token("unk_token", "<unk>"),
         )
     except ValueError as exc:

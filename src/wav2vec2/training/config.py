@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -104,51 +105,31 @@ class RunConfig:
         )
 
 
-# Pretraining recipes per model preset (fairseq's yaml files; SMALL is ours, sized for a
-# CPU run of about half an hour).
-PRETRAIN_RECIPES: dict[str, TrainConfig] = {
-    "small": TrainConfig(
-        # 18.8 minutes on 2 CPU cores (4.4-5 updates/s, measured in docs/pretraining.md).
-        max_updates=5000,
-        log_interval=25,
-        valid_interval=250,
-        save_interval=250,
-        optim=OptimConfig(lr=5e-4, clip_norm=10.0),
-        schedule=ScheduleConfig(warmup_updates=100),
-        # Four 3-second crops per update: many small updates learn faster on a CPU than
-        # few large ones (measured in docs/pretraining.md).
-        data=DataConfig(max_tokens=192_000, max_sample_size=48_000, min_sample_size=16_000),
-    ),
-    # wav2vec2_base_librispeech.yaml: 64 GPUs x 1.4M samples; use update_freq to simulate.
-    "base": TrainConfig(),
-    # The paper's LARGE on LS-960 (sec. 4.2): lr 3e-4, 320k-sample crops.
-    "large": TrainConfig(
-        max_updates=250_000,
-        optim=OptimConfig(lr=3e-4),
-        data=DataConfig(max_tokens=1_200_000, max_sample_size=320_000),
-    ),
-    # wav2vec2_large_librivox.yaml: 128 GPUs x 1.2M samples, lr 5e-3 as in the file.
-    "large_lv60k": TrainConfig(
-        max_updates=1_000_000,
-        optim=OptimConfig(lr=5e-3),
-        data=DataConfig(max_tokens=1_200_000, max_sample_size=320_000),
-    ),
-}
+# The tree each override root sets; a key without one of these roots is a training setting.
+OVERRIDE_ROOTS = ("model", "train")
 
 
-def apply_overrides(run: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+def split_setting(key: str) -> tuple[str, str]:
+    """A dotted setting -> (tree, path in that tree): ``model.transformer.layers`` ->
+    ("model", "transformer.layers"); ``train.optim.lr`` and ``optim.lr`` -> ("train",
+    "optim.lr")."""
+    root, dot, path = key.partition(".")
+    return (root, path) if dot and root in OVERRIDE_ROOTS else ("train", key)
+
+
+def apply_overrides(run: RunConfig, overrides: Mapping[str, Any]) -> RunConfig:
     """Dotted overrides: ``model.transformer.layers=6`` for the model, anything else (e.g.
     ``optim.lr=1e-4``, ``max_updates=10``) for the training config."""
-    model = run.model.to_dict()
-    train = run.train.to_dict()
+    trees = {"model": run.model.to_dict(), "train": run.train.to_dict()}
     for key, value in overrides.items():
-        tree, dotted = (model, key[6:]) if key.startswith("model.") else (train, key)
+        root, path = split_setting(key)
         try:
-            set_dotted(tree, dotted[6:] if dotted.startswith("train.") else dotted, value)
+            set_dotted(trees[root], path, value)
         except KeyError:
             raise Wav2Vec2Error(f"unknown setting {key!r}") from None
     try:
-        return RunConfig(run.task, Wav2Vec2Config.from_dict(model), TrainConfig.from_dict(train))
+        model = Wav2Vec2Config.from_dict(trees["model"])
+        return RunConfig(run.task, model, TrainConfig.from_dict(trees["train"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise Wav2Vec2Error(f"invalid setting ({exc})") from None
 

@@ -12,23 +12,12 @@ from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.training import runner
 from wav2vec2.training.config import RunConfig
-from wav2vec2.training.finetune_recipes import (
-    FinetuneRecipe,
-    finetune_model_config,
-    finetune_train_config,
-)
 from wav2vec2.training.tasks import CTCTask
 from wav2vec2.training.trainer import FitResult
 from wav2vec2.vocab import Vocabulary
 
 # Pretraining-only parameters, dropped when fine-tuning.
 PRETRAINING_ONLY = ("quantizer.", "project_q.", "final_proj.")
-
-
-def finetune_run_config(pretrained: Wav2Vec2Config, recipe: FinetuneRecipe, vocab_size: int):
-    train = finetune_train_config(recipe)
-    train = type(train)(**{**train.__dict__, "freeze_updates": recipe.freeze_updates})
-    return RunConfig("finetune", finetune_model_config(pretrained, recipe, vocab_size), train)
 
 
 def build_finetune_model(
@@ -58,25 +47,14 @@ def build_finetune_model(
     return model
 
 
-def default_subsets(data: Path, preset: str) -> dict[str, str]:
-    """train_<preset>.tsv (the corpus's nested subsets) or train.tsv; valid.tsv or dev.tsv."""
-    train = f"train_{preset}" if (data / f"train_{preset}.tsv").is_file() else "train"
-    valid = "valid" if (data / "valid.tsv").is_file() else "dev"
-    return {"data.train_subset": train, "data.valid_subset": valid}
-
-
-def run_finetuning(
-    data: Path,
-    init: LoadedCheckpoint,
-    out: Path,
-    cfg: RunConfig,
-    vocab: Vocabulary,
-    labels: str = "ltr",
-) -> FitResult:
-    """Fine-tune (or resume) ``init`` for CTC on ``data`` into ``out``; rank 0 reports."""
+def run_finetuning(data: Path, init: LoadedCheckpoint, out: Path, cfg: RunConfig) -> FitResult:
+    """Fine-tune (or resume) ``init`` for CTC on ``data`` into ``out``; rank 0 reports. The
+    labels are ``data``'s ``SUBSET.<labels>`` files and ``dict.<labels>.txt``, for the
+    ``data.labels`` setting (e.g. ltr)."""
+    d = cfg.train.data
+    vocab = Vocabulary.for_labels(data, d.labels)
     if cfg.model.vocab_size != len(vocab):
         raise Wav2Vec2Error(f"model.vocab_size must be {len(vocab)} for this dictionary")
-    d = cfg.train.data
     with runner.session(cfg) as (env, device):
         runner.prepare_run_dir(out, cfg, env)
         sources = [
@@ -85,7 +63,7 @@ def run_finetuning(
                 cfg,
                 env,
                 train=is_train,
-                labels=data / f"{subset}.{labels}",
+                labels=data / f"{subset}.{d.labels}",
                 vocab=vocab,
             )  # fmt: skip
             for subset, is_train in ((d.train_subset, True), (d.valid_subset, False))

@@ -88,6 +88,7 @@ def data_source(
         sample_rate=run.model.sample_rate,
         max_sample_size=d.max_sample_size,
         min_sample_size=d.min_sample_size if train else 0,
+        min_valid_samples=run.model.feature_encoder.receptive_field,  # shorter: no frame
         normalize=run.model.normalize_waveform,
         labels_path=labels,
         vocab=vocab,
