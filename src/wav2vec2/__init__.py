@@ -9,6 +9,7 @@ from wav2vec2.config import (
     Wav2Vec2Config,
     preset,
 )
+from wav2vec2.inference import Transcript, Wav2Vec2Inference
 from wav2vec2.loading import LoadedModel, load_model, load_pretrained
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 
@@ -20,8 +21,10 @@ __all__ = [
     "LARGE_LV60K",
     "PRESETS",
     "SMALL",
+    "Transcript",
     "LoadedModel",
     "Wav2Vec2Config",
+    "Wav2Vec2Inference",
     "Wav2Vec2Model",
     "load_model",
     "load_pretrained",

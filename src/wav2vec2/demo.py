@@ -21,6 +21,7 @@ from pathlib import Path
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.evaluation import evaluate, tune_beam
+from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.loading import read_checkpoint
 from wav2vec2.ngram import build_ngram, read_info
 from wav2vec2.training.config import RunConfig
@@ -160,7 +161,8 @@ def run_demo(
     print(f"fine-tuning done in {time.time() - t:.0f} s")
 
     t = _stage(4, "evaluate on the test split (speakers never seen in training)")
-    greedy = evaluate(model, corpus, "test", out / "eval" / "greedy")
+    engine = Wav2Vec2Inference.from_pretrained(model)  # loaded once for all of stage 4
+    greedy = evaluate(engine, corpus, "test", out / "eval" / "greedy")
     print(f"greedy: WER {100 * greedy.wer:.1f}%  CER {100 * greedy.cer:.1f}%")
     # A 4-gram LM on the corpus's LM text (sentences of the text blocks that dev and test
     # never read), its two weights tuned on dev, then lexicon beam search on test.
@@ -169,11 +171,12 @@ def run_demo(
     if info is None or info.text != str((corpus / "lm.txt").resolve()) or info.order != 4:
         info = build_ngram(corpus / "lm.txt", lm_dir, order=4)
     print(f"4-gram LM: {info.sentences} sentences, {info.words} words, lexicon {info.vocabulary}")
-    beam, grid = tune_beam(model, corpus, "dev", lm_dir, LM_GRID, base=DEMO_BEAM)
+    beam, grid = tune_beam(engine, corpus, "dev", lm_dir, LM_GRID, base=DEMO_BEAM)
     print("dev WER by (lm_weight, word_score): " + ", ".join(
         f"({c.lm_weight:g}, {c.word_score:g}) {100 * wer:.1f}%" for c, wer in grid
     ))  # fmt: skip
-    result = evaluate(model, corpus, "test", out / "eval" / "lm", lm=lm_dir, beam=beam)
+    lm_decoder = engine.beam_decoder(lm_dir, beam)
+    result = evaluate(engine, corpus, "test", out / "eval" / "lm", decoder=lm_decoder)
     print(f"evaluated in {time.time() - t:.0f} s")
 
     _stage(5, f"transcribe {plan.examples} test files")

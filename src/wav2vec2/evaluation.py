@@ -1,12 +1,16 @@
 """Evaluate a CTC model on a labeled split: WER and CER with jiwer, a per-utterance TSV and a
 summary JSON that records the model, the data and the decoding settings (greedy, or lexicon
-beam search with an n-gram LM, whose weights ``tune_beam`` picks on dev)."""
+beam search with an n-gram LM, whose weights ``tune_beam`` picks on dev).
+
+Both take an inference engine, so a caller that evaluates one model several ways (the demo:
+greedy, tuning on dev, beam search on test) loads it once."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -15,8 +19,9 @@ from pathlib import Path
 from wav2vec2.atomic import write_text_atomic
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.data.manifest import read_labels, read_manifest, words_from_letters
+from wav2vec2.decoding import Decoder
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.inference import Wav2Vec2Inference
+from wav2vec2.inference import Transcript, Wav2Vec2Inference
 from wav2vec2.metrics import error_counts, rates
 
 
@@ -52,52 +57,69 @@ def labeled_split(data: Path, split: str) -> tuple[list[str], list[str]]:
     if not manifest.is_file():
         raise Wav2Vec2Error("manifest not found", manifest)
     root, entries = read_manifest(manifest)
+    if not entries:  # a WER over nothing would read as a perfect 0%
+        raise Wav2Vec2Error("the manifest lists no utterances", manifest)
     refs = references(data, split, len(entries))
     return [str(Path(root) / rel) for rel, _ in entries], refs
 
 
 def tune_beam(
-    model: str | Path,
+    engine: Wav2Vec2Inference,
     data: str | Path,
     split: str,
     lm: str | Path,
     grid: Sequence[tuple[float, float]],
     base: BeamSearchConfig | None = None,
-    device: str = "cpu",
 ) -> tuple[BeamSearchConfig, list[tuple[BeamSearchConfig, float]]]:
     """The (lm_weight, word_score) of GRID with the lowest WER on SPLIT (dev, as fairseq's
     users tune them), and every point's WER. The model runs once; only decoding repeats."""
     paths, refs = labeled_split(Path(data), split)
-    engine = Wav2Vec2Inference.from_pretrained(model, device)
     emissions = engine.emissions(paths)
+    refs = _scored(paths, refs, emissions)
     base = base or BeamSearchConfig()
     decoder = engine.beam_decoder(lm, base)  # loads the LM and builds the trie once
     scores = []
     for lm_weight, word_score in grid:
         config = replace(base, lm_weight=lm_weight, word_score=word_score)
         decoded = engine.decode_emissions(emissions, decoder.with_config(config))
-        scores.append((config, rates(error_counts(refs, [t.text for t in decoded]))["wer"]))
+        hyps = [t.text for t in decoded if t.ok]
+        scores.append((config, rates(error_counts(refs, hyps))["wer"]))
     best = min(scores, key=lambda s: s[1])[0]
     return best, scores
 
 
+def _scored(paths: Sequence[str], refs: Sequence[str], results: Sequence) -> list[str]:
+    """The references of the inputs that ran. Each one that could not be read is reported
+    on stderr (one line naming it) and left out of the scores; none at all is an error."""
+    for r in results:
+        if r.error is not None:
+            print(f"wav2vec2: skipped: {r.error}", file=sys.stderr)
+    kept = [ref for ref, r in zip(refs, results) if r.error is None]
+    if not kept:
+        raise Wav2Vec2Error(f"none of the {len(paths)} utterances could be read")
+    return kept
+
+
 def evaluate(
-    model: str | Path,
+    engine: Wav2Vec2Inference,
     data: str | Path,
     split: str,
     out_dir: str | Path,
-    device: str = "cpu",
     progress: bool = True,
-    lm: str | Path | None = None,
-    beam: BeamSearchConfig | None = None,
+    decoder: Decoder | None = None,
 ) -> EvalResult:
-    """WER/CER on SPLIT, greedy or (with ``lm``) lexicon beam search; writes the reports."""
+    """WER/CER on SPLIT with the engine's decoder, or ``decoder`` (e.g. beam search with an
+    LM, :meth:`Wav2Vec2Inference.beam_decoder`); writes the reports."""
     data, out_dir = Path(data), Path(out_dir)
     paths, refs = labeled_split(data, split)
-    engine = Wav2Vec2Inference.from_pretrained(model, device, lm=lm, beam=beam)
+    decoder = decoder or engine.decoder
     start = time.time()
-    transcripts = engine.transcribe(paths, progress=progress)
+    results = engine.transcribe(paths, progress=progress, decoder=decoder)
     wall = time.time() - start
+    failed = [t for t in results if not t.ok]
+    refs = _scored(paths, refs, results)
+    transcripts: list[Transcript] = [t for t in results if t.ok]
+    paths = [t.source for t in transcripts]
     hyps = [t.text for t in transcripts]
     counts = error_counts(refs, hyps)
     metrics = rates(counts)
@@ -113,12 +135,13 @@ def evaluate(
     utterances_path = out_dir / f"{split}_utterances.tsv"
     write_text_atomic(utterances_path, rows.getvalue())
     summary = {
-        "model": str(model),
+        "model": engine.source,
         "data": str(data.resolve()),
         "split": split,
-        "decoding": engine.decoder.describe(),
+        "decoding": decoder.describe(),
         "metrics": {**metrics, **counts},
         "utterances": len(paths),
+        "failed": [{"path": t.source, "error": t.error} for t in failed],
         "audio_hours": audio_seconds / 3600,
         "wall_seconds": wall,
         "real_time_factor": wall / max(audio_seconds, 1e-9),

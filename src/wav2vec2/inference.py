@@ -7,7 +7,7 @@ batch -> model -> emissions -> decoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,15 +31,23 @@ Audio = str | Path | np.ndarray
 class Emission:
     source: str  # as in Transcript
     duration: float
-    logits: Tensor  # (frames, vocabulary), float32 on the CPU
+    logits: Tensor | None  # (frames, vocabulary), float32 on the CPU; None when it failed
+    error: str | None = None  # as in Transcript
 
 
 @dataclass(frozen=True)
 class Transcript:
     source: str  # file path, or "<array N>"
     text: str
-    duration: float  # seconds of audio
-    hypothesis: Hypothesis
+    duration: float  # seconds of audio (0 when the input could not be read)
+    hypothesis: Hypothesis | None  # None when it failed
+    # The one-line reason this input could not be transcribed (unreadable, too short, ...):
+    # a bad input is reported in its own record and never stops the others.
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 class Wav2Vec2Inference:
@@ -59,6 +67,7 @@ class Wav2Vec2Inference:
         self.cfg = model.cfg
         self._decoder = decoder
         self.max_batch_samples = int(max_batch_seconds * self.cfg.sample_rate)
+        self.source = "<in memory>"  # where the model came from, for reports
 
     @classmethod
     def from_pretrained(
@@ -72,6 +81,7 @@ class Wav2Vec2Inference:
         """Load a model; with ``lm`` (an LM directory), decode by lexicon beam search."""
         loaded = load_pretrained(source, device)
         engine = cls(loaded.model, loaded.vocab, device, **kw)
+        engine.source = str(source)
         if lm is not None:
             engine._decoder = engine.beam_decoder(lm, beam or BeamSearchConfig())
         return engine
@@ -91,10 +101,22 @@ class Wav2Vec2Inference:
             )
         return normalize(wave) if self.cfg.normalize_waveform else wave
 
-    def _batches(self, waves: Sequence[np.ndarray]) -> Iterable[list[int]]:
+    def _inputs(self, audios: Sequence[Audio]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+        """({index: model input}, {index: error}): each input is loaded on its own, so that a
+        bad one is reported by index and the others still run."""
+        waves: dict[int, np.ndarray] = {}
+        errors: dict[int, str] = {}
+        for i, audio in enumerate(audios):
+            try:
+                waves[i] = self.load(audio)
+            except Wav2Vec2Error as exc:
+                errors[i] = str(exc)
+        return waves, errors
+
+    def _batches(self, waves: Mapping[int, np.ndarray]) -> Iterable[list[int]]:
         """Indices grouped into batches of similar length. Group-norm encoders normalize over
         time, so padding would change their output: they run one utterance at a time."""
-        order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
+        order = sorted(waves, key=lambda i: len(waves[i]))
         if self.cfg.feature_encoder.norm == "group":
             yield from ([i] for i in order)
             return
@@ -145,7 +167,7 @@ class Wav2Vec2Inference:
             raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")
         return self.vocab
 
-    def _forward(self, waves: Sequence[np.ndarray], progress: bool):
+    def _forward(self, waves: Mapping[int, np.ndarray], progress: bool):
         """(batch indices, logits (B, T, V), valid frames (B,)) per length-bucketed batch."""
         bar = tqdm(total=len(waves), unit="utt", disable=not progress, dynamic_ncols=True)
         try:
@@ -158,38 +180,47 @@ class Wav2Vec2Inference:
             bar.close()
 
     @torch.inference_mode()
-    def transcribe(self, audios: Sequence[Audio], progress: bool = False) -> list[Transcript]:
-        """Transcripts in input order; inputs are batched by length (see ``_batches``)."""
-        decoder = self.decoder
-        waves = [self.load(a) for a in audios]
-        results: list[Transcript | None] = [None] * len(waves)
+    def transcribe(
+        self, audios: Sequence[Audio], progress: bool = False, decoder: Decoder | None = None
+    ) -> list[Transcript]:
+        """One transcript per input, in input order; inputs are batched by length (see
+        ``_batches``). An input that cannot be read gets a transcript whose ``error`` says why.
+        ``decoder`` replaces the engine's own for this call (the model is not reloaded)."""
+        decoder = decoder or self.decoder
+        waves, errors = self._inputs(audios)
+        results = {
+            i: Transcript(self._source(audios, i), "", 0.0, None, e) for i, e in errors.items()
+        }
         for batch, logits, frames in self._forward(waves, progress):
             for i, hyp in zip(batch, decoder.decode(logits, frames)):
-                source, duration = self._source_and_duration(audios, waves, i)
-                results[i] = Transcript(source, hyp.text, duration, hyp)
-        return [r for r in results if r is not None]
+                duration = len(waves[i]) / self.cfg.sample_rate
+                results[i] = Transcript(self._source(audios, i), hyp.text, duration, hyp)
+        return [results[i] for i in range(len(audios))]
 
     @torch.inference_mode()
     def emissions(self, audios: Sequence[Audio], progress: bool = False) -> list[Emission]:
         """The CTC head's logits per input, to decode several ways without re-running the
         model (e.g. to tune the LM weight): ``decode_emissions``."""
         self._vocab()  # fail early if the model cannot transcribe
-        waves = [self.load(a) for a in audios]
-        results: list[Emission | None] = [None] * len(waves)
+        waves, errors = self._inputs(audios)
+        results = {i: Emission(self._source(audios, i), 0.0, None, e) for i, e in errors.items()}
         for batch, logits, frames in self._forward(waves, progress):
             for row, i, n in zip(logits, batch, frames.tolist()):
+                duration = len(waves[i]) / self.cfg.sample_rate
                 logits_i = row[: int(n)].float().cpu().clone()
-                results[i] = Emission(*self._source_and_duration(audios, waves, i), logits_i)
-        return [r for r in results if r is not None]
+                results[i] = Emission(self._source(audios, i), duration, logits_i)
+        return [results[i] for i in range(len(audios))]
 
     def decode_emissions(self, emissions: Sequence[Emission], decoder: Decoder) -> list[Transcript]:
         out = []
         for e in emissions:
+            if e.logits is None:
+                out.append(Transcript(e.source, "", e.duration, None, e.error))
+                continue
             (hyp,) = decoder.decode(e.logits[None], torch.tensor([e.logits.shape[0]]))
             out.append(Transcript(e.source, hyp.text, e.duration, hyp))
         return out
 
-    def _source_and_duration(self, audios: Sequence[Audio], waves: Sequence[np.ndarray], i: int):
-        """(source, duration) of input i."""
-        source = str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
-        return source, len(waves[i]) / self.cfg.sample_rate
+    @staticmethod
+    def _source(audios: Sequence[Audio], i: int) -> str:
+        return str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"

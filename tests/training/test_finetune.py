@@ -212,7 +212,10 @@ def test_evaluate_and_transcribe_with_an_lm(finetuned, tone_corpus, tmp_path, ca
     assert any(hyps) and all(w in lexicon for h in hyps for w in h.split())
     from wav2vec2.evaluation import tune_beam
 
-    best, scores = tune_beam(model, tone_corpus, "valid", tmp_path / "lm", [(1.0, 0.0), (1.0, 2.0)])
+    engine = Wav2Vec2Inference.from_pretrained(model)
+    best, scores = tune_beam(
+        engine, tone_corpus, "valid", tmp_path / "lm", [(1.0, 0.0), (1.0, 2.0)]
+    )
     assert [(c.lm_weight, c.word_score) for c, _ in scores] == [(1.0, 0.0), (1.0, 2.0)]
     assert scores[1][1] == pytest.approx(beam["metrics"]["wer"])  # the same decoding as evaluate
     assert best == min(scores, key=lambda s: s[1])[0]

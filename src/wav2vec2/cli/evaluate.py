@@ -6,6 +6,7 @@ from pathlib import Path
 
 from wav2vec2.cli.decoding_args import add_decoding_args, beam_config
 from wav2vec2.evaluation import evaluate
+from wav2vec2.inference import Wav2Vec2Inference
 
 
 def register(sub) -> None:
@@ -24,9 +25,10 @@ def run(args) -> int:
     out = (
         Path(args.out) if args.out else (model_dir / "eval" if model_dir.is_dir() else Path("eval"))
     )
-    result = evaluate(
-        args.model, args.data, args.split, out, args.device, lm=args.lm, beam=beam_config(args)
+    engine = Wav2Vec2Inference.from_pretrained(
+        args.model, args.device, lm=args.lm, beam=beam_config(args)
     )
+    result = evaluate(engine, args.data, args.split, out)
     print(f"{args.split}: WER {100 * result.wer:.2f}%  CER {100 * result.cer:.2f}%  "
           f"({result.utterances} utterances)")  # fmt: skip
     print(f"per utterance: {result.utterances_path}")

@@ -7,7 +7,6 @@ import json
 import sys
 
 from wav2vec2.cli.decoding_args import add_decoding_args, beam_config
-from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.inference import Wav2Vec2Inference
 
 
@@ -25,17 +24,12 @@ def run(args) -> int:
     engine = Wav2Vec2Inference.from_pretrained(
         args.model, args.device, lm=args.lm, beam=beam_config(args)
     )
-    engine.decoder  # noqa: B018 -- fail early if the model cannot transcribe
     failed = 0
-    # One file at a time so that a bad file is reported and the others still come out.
-    for path in args.audio:
-        try:
-            (result,) = engine.transcribe([path])
-        except Wav2Vec2Error as exc:
-            print(f"wav2vec2 transcribe: error: {exc}", file=sys.stderr)
+    for result in engine.transcribe(args.audio):
+        if not result.ok:  # reported by the engine; the other files still come out
+            print(f"wav2vec2 transcribe: error: {result.error}", file=sys.stderr)
             failed += 1
-            continue
-        if args.json:
+        elif args.json:
             record = {
                 "path": result.source,
                 "text": result.text,
@@ -44,5 +38,4 @@ def run(args) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(result.text)
-        sys.stdout.flush()
     return 2 if failed else 0

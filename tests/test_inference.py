@@ -1,0 +1,82 @@
+"""The inference engine is the API: it isolates bad inputs, and evaluation takes an engine."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from hf_reference import make_ctc, save_with_processor
+from wav2vec2 import Wav2Vec2Inference
+from wav2vec2.decoding import GreedyDecoder
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.evaluation import evaluate
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    hf = make_ctc("lv60k_like")
+    return Wav2Vec2Inference.from_pretrained(save_with_processor(hf, tmp_path_factory.mktemp("m")))
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory):
+    """A labeled split of three readable utterances and one file that is not audio."""
+    d = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    names = ["a.wav", "bad.wav", "b.wav", "c.wav"]
+    for name, seconds in zip(names, (1.0, 0, 1.5, 0.7)):
+        if name == "bad.wav":
+            (d / name).write_bytes(b"not audio at all")
+            continue
+        wave = (0.3 * rng.standard_normal(int(16000 * seconds))).astype(np.float32)
+        sf.write(d / name, wave, 16000, subtype="PCM_16")
+    rows = [str(d)] + [f"{n}\t{16000}" for n in names]
+    (d / "test.tsv").write_text("\n".join(rows) + "\n")
+    (d / "test.wrd").write_text("A B\nC\nD E F\nG\n")
+    return d
+
+
+def test_bad_input_is_reported_in_place_and_the_others_run(engine, labeled):
+    paths = [labeled / n for n in ("a.wav", "bad.wav", "b.wav")]
+    alone = [engine.transcribe([p])[0] for p in (paths[0], paths[2])]
+    together = engine.transcribe(paths)
+    assert [t.ok for t in together] == [True, False, True]
+    bad = together[1]
+    assert bad.source == str(paths[1]) and "bad.wav" in bad.error and "\n" not in bad.error
+    assert bad.text == "" and bad.hypothesis is None
+    # The good inputs come out exactly as when each runs alone.
+    assert [t.text for t in (together[0], together[2])] == [t.text for t in alone]
+    emissions = engine.emissions(paths)
+    assert emissions[1].logits is None and emissions[1].error == bad.error
+    decoded = engine.decode_emissions(emissions, engine.decoder)
+    assert [t.error for t in decoded] == [t.error for t in together]
+    assert [t.text for t in decoded] == [t.text for t in together]
+
+
+def test_an_array_too_short_is_an_error_record(engine):
+    (result,) = engine.transcribe([np.zeros(10, dtype=np.float32)])
+    assert not result.ok and "too short" in result.error and result.source == "<array 0>"
+
+
+def test_evaluate_takes_an_engine_and_skips_bad_files(engine, labeled, tmp_path, capsys):
+    result = evaluate(engine, labeled, "test", tmp_path, progress=False)
+    err = capsys.readouterr().err
+    assert result.utterances == 3 and "bad.wav" in err
+    summary = json.loads(result.summary_path.read_text())
+    assert summary["model"] == engine.source and summary["utterances"] == 3
+    assert [f["path"] for f in summary["failed"]] == [str(labeled / "bad.wav")]
+    # The references stay aligned with their files once the bad one is left out.
+    assert [ref for _, ref, _ in result.pairs] == ["A B", "D E F", "G"]
+    # Another decoder for the same engine: the model is not reloaded.
+    again = evaluate(engine, labeled, "test", tmp_path / "2", False, GreedyDecoder(engine.vocab))
+    assert again.pairs == result.pairs
+
+
+def test_evaluate_refuses_an_empty_split(engine, tmp_path):
+    (tmp_path / "test.tsv").write_text(f"{tmp_path}\n")
+    (tmp_path / "test.wrd").write_text("")
+    with pytest.raises(Wav2Vec2Error, match="no utterances"):
+        evaluate(engine, tmp_path, "test", tmp_path / "out", progress=False)
