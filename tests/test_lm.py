@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import kenlm
 import pytest
 import torch
 
@@ -14,9 +15,6 @@ from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.ngram import lm_files, read_info, read_lexicon
 from wav2vec2.vocab import Vocabulary
-
-kenlm = pytest.importorskip("kenlm")
-pytest.importorskip("flashlight.lib.text.decoder")
 
 TEXT = [
     "THE CAT SAT ON THE MAT",

@@ -94,13 +94,8 @@ LOOKUPS = textwrap.dedent(
             call()
         except Wav2Vec2Error as exc:
             out[name] = str(exc)
-    try:
-        import wav2vec2.interop.huggingface  # noqa: F401
-    except ImportError:
-        out["read"] = None
-    else:
-        ckpt = read_checkpoint("tiny-org/tiny-w2v")
-        out["read"] = [ckpt.source, ckpt.config.vocab_size, ckpt.config.transformer.dim]
+    ckpt = read_checkpoint("tiny-org/tiny-w2v")
+    out["read"] = [ckpt.source, ckpt.config.vocab_size, ckpt.config.transformer.dim]
     print(json.dumps(out))
     """
 )
@@ -130,6 +125,4 @@ def test_offline_cache_hit_and_miss(tmp_path):
         assert message.startswith("tiny-org/not-cached: not in the local Hugging Face cache")
         assert str(hf_home / "hub") in message and "offline mode" in message
         assert "download it on a connected machine or pass a local path" in message
-    if out["read"] is None:
-        pytest.skip("wav2vec2.interop.huggingface is not importable yet: hub read not checked")
     assert out["read"] == ["huggingface", 8, 16]

@@ -186,8 +186,6 @@ def test_blank_only_warning():
 
 
 def test_evaluate_and_transcribe_with_an_lm(finetuned, tone_corpus, tmp_path, capsys):
-    pytest.importorskip("kenlm")
-    pytest.importorskip("flashlight.lib.text.decoder")
     text = tmp_path / "text.txt"
     text.write_text(
         (tone_corpus / "train.wrd").read_text() + (tone_corpus / "valid.wrd").read_text()

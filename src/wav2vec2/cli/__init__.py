@@ -35,13 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
-        try:
-            module = importlib.import_module(f"wav2vec2.cli.{verb}")
-        except ModuleNotFoundError as exc:  # a verb not built yet
-            if exc.name != f"wav2vec2.cli.{verb}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"wav2vec2.cli.{verb}").register(sub)
     return parser
 
 

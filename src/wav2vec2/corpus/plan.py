@@ -21,7 +21,7 @@ import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from wav2vec2.corpus.augment import AugmentConfig, AugmentSpec, draw_spec
@@ -301,9 +301,3 @@ def plan_digest(plan: list[Utterance]) -> str:
 
 def splits_of(plan: list[Utterance]) -> dict[str, list[Utterance]]:
     return {s: [u for u in plan if u.split == s] for s in SPLITS}
-
-
-def iter_sentences(utterances: Iterable[Utterance]) -> Iterator[str]:
-    for u in utterances:
-        for s in u.sentences:
-            yield s.words

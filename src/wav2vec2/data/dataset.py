@@ -135,7 +135,6 @@ class AudioDataset(Dataset):
                 keep.append(i)
         self.skipped = SkipReport(too_short, too_long, tuple(bad_labels))
         self.root = root
-        self.manifest_index = np.array(keep, dtype=np.int64)  # (N,) entry number in the .tsv
         self.sizes = np.array([sizes[i] for i in keep], dtype=np.int64)  # (N,) samples
         # Paths and labels live in flat numpy buffers, not lists of Python objects: forked
         # workers share them copy-on-write, whereas refcount updates on a million str/list

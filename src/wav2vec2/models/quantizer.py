@@ -72,12 +72,6 @@ class GumbelQuantizer(nn.Module):
             quantized.view(-1, g * quantized.shape[-1]), code_ppl, prob_ppl, indices
         )
 
-    def codevectors_for(self, indices: Tensor) -> Tensor:
-        """(N, G) entry indices -> (N, codevector_dim) concatenated codevectors."""
-        g, v = self.cfg.groups, self.cfg.entries
-        flat = indices + torch.arange(g, device=indices.device) * v  # (N, G) into G*V
-        return self.codevectors[0, flat].flatten(1)
-
 
 def _gumbel_softmax_hard(logits: Tensor, tau: float, generator: torch.Generator | None) -> Tensor:
     """Straight-through Gumbel-softmax: one-hot forward, soft gradient (Jang et al. 2016).
