@@ -1,0 +1,69 @@
+"""Where things live: each part of the package imports only the parts below it (README,
+"Where things live"). Read from the source, function-level imports included."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import wav2vec2
+
+PACKAGE = Path(wav2vec2.__file__).parent
+
+# part -> parts it must not import. A part is a subpackage (models, training, ...) or a
+# top-level module (inference, loading, ...).
+FORBIDDEN = {
+    "models": {"checkpoint", "interop", "loading", "training", "data", "corpus", "inference",
+               "evaluation", "demo", "cli"},
+    "checkpoint": {"interop", "loading", "training", "data", "corpus", "inference",
+                   "evaluation", "demo", "cli"},
+    "interop": {"loading", "training", "data", "corpus", "inference", "evaluation", "demo",
+                "cli"},
+    "data": {"models", "checkpoint", "interop", "loading", "training", "corpus", "inference",
+             "evaluation", "demo", "cli"},
+    "corpus": {"models", "checkpoint", "interop", "loading", "training", "inference",
+               "evaluation", "demo", "cli"},
+    "training": {"interop", "loading", "corpus", "inference", "evaluation", "demo", "cli"},
+    "loading": {"training", "data", "corpus", "inference", "evaluation", "demo", "cli"},
+    "inference": {"training", "data", "corpus", "evaluation", "demo", "cli"},
+    "evaluation": {"training", "corpus", "demo", "cli"},
+    "demo": {"cli"},
+}  # fmt: skip
+
+
+def part_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def imported_parts(path: Path) -> set[str]:
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            segments = name.split(".")
+            if segments[0] == "wav2vec2" and len(segments) > 1:
+                parts.add(segments[1])
+    return parts
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if part_of(p) in FORBIDDEN)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_only_from_below(path):
+    part = part_of(path)
+    wrong = imported_parts(path) & FORBIDDEN[part]
+    assert not wrong, f"{part} must not import {sorted(wrong)}"
+
+
+def test_every_part_is_checked():
+    """A new folder gets its row in FORBIDDEN (and in the README's table)."""
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders - {"cli"} <= set(FORBIDDEN)
