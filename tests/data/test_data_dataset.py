@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -191,3 +192,25 @@ def test_training_data_keeps_what_the_models_encoder_can_frame(corpus):
         ds = data_source(manifest, run, DistEnv(), train=True).loader.dataset
         assert ds.min_valid_samples == rf == (4010 if layers else 400)
         assert len(ds) == sum(n >= rf for n in lengths)
+
+
+def test_run_data_source_keeps_what_its_encoder_can_see(tmp_path):
+    """The shortest usable clip is the run's own encoder receptive field, not a fixed 400."""
+    from wav2vec2.config import SMALL
+    from wav2vec2.training.config import DataConfig, RunConfig, TrainConfig
+    from wav2vec2.training.distributed import DistEnv
+    from wav2vec2.training.runner import data_source
+
+    root = tmp_path / "audio"
+    entries = [(f"u{n}.wav", n) for n in (300, 900, 4000)]
+    for name, n in entries:
+        write_wave(root / name, n)
+    write_manifest(tmp_path / "valid.tsv", root, entries)
+    # Two strides of 5 then 2 samples: a receptive field of 15 samples.
+    fe = dataclasses.replace(SMALL.feature_encoder, conv_layers=((16, 10, 5), (16, 2, 2)))
+    data = DataConfig(max_tokens=100_000, min_sample_size=0, num_workers=0)
+    for encoder, kept in ((SMALL.feature_encoder, [900, 4000]), (fe, [300, 900, 4000])):
+        run = RunConfig("pretrain", dataclasses.replace(SMALL, feature_encoder=encoder),
+                        TrainConfig(data=data))  # fmt: skip
+        source = data_source(tmp_path / "valid.tsv", run, DistEnv(), train=False)
+        assert sorted(source.loader.dataset.sizes.tolist()) == kept, encoder.receptive_field
