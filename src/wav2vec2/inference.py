@@ -58,16 +58,17 @@ class Wav2Vec2Inference:
         device: str | torch.device = "cpu",
         decoder: Decoder | None = None,
         max_batch_seconds: float = 160.0,
+        source: str = "<in memory>",
     ):
         """``vocab``: what the CTC head's outputs mean; needed to transcribe, not for
-        features."""
+        features. ``source``: where the model came from, as reports name it."""
         self.model = model.to(device).eval()
         self.vocab = vocab
         self.device = torch.device(device)
         self.cfg = model.cfg
         self._decoder = decoder
         self.max_batch_samples = int(max_batch_seconds * self.cfg.sample_rate)
-        self.source = "<in memory>"  # where the model came from, for reports
+        self.source = source  # where the model came from, for reports
 
     @classmethod
     def from_pretrained(
@@ -80,8 +81,7 @@ class Wav2Vec2Inference:
     ) -> Wav2Vec2Inference:
         """Load a model; with ``lm`` (an LM directory), decode by lexicon beam search."""
         loaded = load_pretrained(source, device)
-        engine = cls(loaded.model, loaded.vocab, device, **kw)
-        engine.source = str(source)
+        engine = cls(loaded.model, loaded.vocab, device, source=str(source), **kw)
         if lm is not None:
             engine._decoder = engine.beam_decoder(lm, beam or BeamSearchConfig())
         return engine
