@@ -13,50 +13,19 @@ HF_VOCAB = {t: i for i, t in enumerate(["<pad>", "<s>", "</s>", "<unk>", "|", *L
 
 # Several small shapes: BASE-like (group norm, post-LN), LV60K-like (layer norm, pre-LN, conv
 # bias), and odd head counts / conv stacks / an odd positional kernel.
-CONFIGS = {
-    "base_like": dict(
-        conv_dim=(32, 32, 32, 32),
-        conv_kernel=(10, 3, 3, 2),
-        conv_stride=(5, 2, 2, 2),
-        hidden_size=48,
-        num_hidden_layers=3,
-        num_attention_heads=3,
-        intermediate_size=96,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        feat_extract_norm="group",
-        do_stable_layer_norm=False,
-        conv_bias=False,
-    ),
-    "lv60k_like": dict(
-        conv_dim=(32, 32, 32, 32),
-        conv_kernel=(10, 3, 3, 2),
-        conv_stride=(5, 2, 2, 2),
-        hidden_size=40,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=80,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        conv_bias=True,
-    ),
-    "odd_shapes": dict(
-        conv_dim=(24, 40, 40),
-        conv_kernel=(7, 5, 3),
-        conv_stride=(3, 3, 2),
-        hidden_size=45,
-        num_hidden_layers=2,
-        num_attention_heads=5,
-        intermediate_size=70,
-        num_conv_pos_embeddings=15,
-        num_conv_pos_embedding_groups=5,
-        feat_extract_norm="group",
-        do_stable_layer_norm=False,
-        conv_bias=True,
-    ),
-}
+_COLUMNS = (
+    "conv_dim", "conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers",
+    "num_attention_heads", "intermediate_size", "num_conv_pos_embeddings",
+    "num_conv_pos_embedding_groups", "feat_extract_norm", "do_stable_layer_norm", "conv_bias",
+)  # fmt: skip
+_ROWS = {
+    "base_like": ((32,) * 4, (10, 3, 3, 2), (5, 2, 2, 2), 48, 3, 3, 96, 16, 4, "group", False,
+                  False),
+    "lv60k_like": ((32,) * 4, (10, 3, 3, 2), (5, 2, 2, 2), 40, 3, 4, 80, 16, 4, "layer", True,
+                   True),
+    "odd_shapes": ((24, 40, 40), (7, 5, 3), (3, 3, 2), 45, 2, 5, 70, 15, 5, "group", False, True),
+}  # fmt: skip
+CONFIGS = {name: dict(zip(_COLUMNS, row, strict=True)) for name, row in _ROWS.items()}
 
 
 def hf_config(name: str, **extra) -> transformers.Wav2Vec2Config:

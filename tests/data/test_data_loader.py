@@ -15,7 +15,22 @@ def batches(manifest, num_workers, epochs=(0, 1), resume_after=None, **ds_kw):
     ds = AudioDataset(
         manifest, max_sample_size=5000, min_valid_samples=RF, pad=False, seed=11, **ds_kw
     )
-    sampler = BucketBatchSampler(ds.sizes, max_tokens=12_000, max_sample_size=5000, seed=11)
+
+    def new_sampler():
+        return BucketBatchSampler(ds.sizes, max_tokens=12_000, max_sample_size=5000, seed=11)
+
+    sampler = new_sampler()
+    out = batches_from(ds, sampler, epochs, num_workers, stop_after=resume_after)
+    if resume_after is not None:
+        # a new process resumes from the checkpointed sampler state
+        state = sampler.state_dict()
+        sampler = new_sampler()
+        sampler.load_state_dict(state)
+        out += batches_from(ds, sampler, epochs, num_workers)
+    return out
+
+
+def batches_from(ds, sampler, epochs, num_workers, stop_after=None):
     loader = build_loader(ds, sampler, num_workers=num_workers)
     out = []
     for epoch in epochs:
@@ -23,24 +38,8 @@ def batches(manifest, num_workers, epochs=(0, 1), resume_after=None, **ds_kw):
         for batch in loader:
             out.append(batch)
             sampler.advance()
-            if resume_after is not None and len(out) == resume_after:
-                # a new process resumes from the checkpointed sampler state
-                state = sampler.state_dict()
-                sampler = BucketBatchSampler(ds.sizes, max_tokens=12_000, max_sample_size=5000,
-                                             seed=11)  # fmt: skip
-                sampler.load_state_dict(state)
-                loader = build_loader(ds, sampler, num_workers=num_workers)
-                return out + batches_from(loader, sampler, epochs)
-    return out
-
-
-def batches_from(loader, sampler, epochs):
-    out = []
-    for epoch in epochs:
-        sampler.set_epoch(epoch)
-        for batch in loader:
-            out.append(batch)
-            sampler.advance()
+            if len(out) == stop_after:
+                return out
     return out
 
 

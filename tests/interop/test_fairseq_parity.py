@@ -208,12 +208,18 @@ CASES = [  # (variant, style)
 ]
 
 
+def fairseq_checkpoint(tmp_path, variant, style, ctc):
+    """A random transformers model, and the same weights saved as a fairseq checkpoint."""
+    hf, cfg = make_hf(variant, ctc=ctc)
+    save = save_old_style if style == "old" else save_new_style
+    path = save(tmp_path / "checkpoint_best.pt", fairseq_state(hf, cfg, ctc), model_options(cfg),
+                ctc=ctc)  # fmt: skip
+    return hf, cfg, path
+
+
 @pytest.mark.parametrize(("variant", "style"), CASES)
 def test_pretraining_checkpoint_matches_transformers(tmp_path, variant, style):
-    hf, cfg = make_hf(variant, ctc=False)
-    save = save_old_style if style == "old" else save_new_style
-    path = save(tmp_path / "checkpoint_best.pt", fairseq_state(hf, cfg, False), model_options(cfg),
-                ctc=False)  # fmt: skip
+    hf, cfg, path = fairseq_checkpoint(tmp_path, variant, style, ctc=False)
     ours = load_model(path)
     assert ours.quantizer is not None and ours.ctc_head is None
     assert ours.cfg.feature_projection == (variant != "noproj")
@@ -240,10 +246,7 @@ def test_pretraining_checkpoint_matches_transformers(tmp_path, variant, style):
 
 @pytest.mark.parametrize(("variant", "style"), CASES)
 def test_ctc_checkpoint_matches_transformers(tmp_path, variant, style):
-    hf, cfg = make_hf(variant, ctc=True)
-    save = save_old_style if style == "old" else save_new_style
-    path = save(tmp_path / "checkpoint_best.pt", fairseq_state(hf, cfg, True), model_options(cfg),
-                ctc=True)  # fmt: skip
+    hf, cfg, path = fairseq_checkpoint(tmp_path, variant, style, ctc=True)
     (tmp_path / "dict.ltr.txt").write_text("".join(f"{c} {100 - i}\n" for i, c in
                                                    enumerate(LETTERS)))  # fmt: skip
     loaded = load_pretrained(path)
