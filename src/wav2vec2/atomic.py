@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from wav2vec2.errors import Wav2Vec2Error
 
 TMP_PREFIX = ".tmp-"  # every temporary name starts so; a sweep may delete what a killed run left
 
@@ -36,16 +39,39 @@ def _umask() -> int:
     return mask
 
 
+def write_failed(exc: OSError, path: str | Path) -> Wav2Vec2Error:
+    """The one message for a write the system refused (disk full, read-only, a folder where
+    a file goes, no permission): what failed and that nothing there was changed."""
+    reason = exc.strerror or str(exc)
+    if exc.filename and Path(exc.filename) != Path(path) and exc.strerror:
+        reason = f"{exc.strerror}: {exc.filename}"
+    return Wav2Vec2Error(f"cannot write ({reason}); what was there before is unchanged", path)
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failed(exc, path) from None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` to create a file at the temporary path ``tmp``, then rename it
-    over ``path``. On any failure the temporary file goes and ``path`` is untouched."""
+    over ``path``. On any failure the temporary file goes and ``path`` is untouched; a
+    failure of the system (``OSError``: disk full, a folder at ``path``) becomes one
+    :class:`Wav2Vec2Error` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise Wav2Vec2Error("is a folder; give a file path", path)
+    _make_parent(path)
     tmp = temp_path(path)
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_failed(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -59,10 +85,32 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def make_temp_dir(dest: str | Path) -> Path:
     """Create an empty folder beside ``dest``, to fill and then pass to ``replace_dir``."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(dest)
     tmp = temp_path(dest)
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+    except OSError as exc:
+        raise write_failed(exc, dest) from None
     return tmp
+
+
+@contextmanager
+def atomic_dir(dest: str | Path) -> Iterator[Path]:
+    """``with atomic_dir(dest) as tmp:`` fill the empty folder ``tmp``; when the block ends
+    without error it replaces ``dest`` whole (see :func:`replace_dir`). On any failure the
+    partial folder goes, ``dest`` is untouched, and an ``OSError`` (disk full, no
+    permission) becomes one :class:`Wav2Vec2Error` naming ``dest``."""
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise Wav2Vec2Error("is a file; give a folder path", dest)
+    tmp = make_temp_dir(dest)
+    try:
+        yield tmp
+        replace_dir(tmp, dest)
+    except OSError as exc:
+        raise write_failed(exc, dest) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replace_dir(tmp: Path, dest: Path) -> None:

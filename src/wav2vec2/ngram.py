@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wav2vec2.atomic import make_temp_dir, replace_dir
+from wav2vec2.atomic import atomic_dir
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.vocab import WORD_DELIMITER
 
@@ -118,8 +118,8 @@ def build_ngram(
     ):
         raise Wav2Vec2Error(f"exists and is not an LM directory (no {INFO_FILE})", out_dir)
     lmplz, build_binary = find_tool("lmplz"), find_tool("build_binary")
-    tmp = make_temp_dir(out_dir)
-    try:
+    # an older LM there is replaced only when the block ends, by a complete one
+    with atomic_dir(out_dir) as tmp:
         arpa = tmp / "lm.arpa"
         # --discount_fallback: small texts have too few singletons for the Kneser-Ney
         # discounts; lmplz then uses fixed ones instead of failing.
@@ -131,9 +131,6 @@ def build_ngram(
         write_lexicon(sorted(counts), tmp / LEXICON_FILE)
         info = NgramInfo(order, str(text.resolve()), sentences, sum(counts.values()), len(counts))
         (tmp / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
-        replace_dir(tmp, out_dir)  # an older LM there is replaced only now, by a complete one
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 

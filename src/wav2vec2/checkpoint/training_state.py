@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from wav2vec2.atomic import TMP_PREFIX, atomic_write, make_temp_dir, replace_dir
+from wav2vec2.atomic import TMP_PREFIX, atomic_dir, atomic_write
 from wav2vec2.checkpoint.model_dir import (
     CONFIG_FILE,
     VOCAB_FILE,
@@ -145,8 +145,8 @@ def save_checkpoint(
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{state.update:08d}"
-    tmp = make_temp_dir(final)
-    try:
+    # re-saving the same update (e.g. after a resume) replaces it
+    with atomic_dir(final) as tmp:
         save_model_dir(model, tmp, vocab)
         opt_tensors, opt_meta = _optimizer_to_flat(optimizer)
         rng_tensors, rng_meta = _rng_state()
@@ -165,10 +165,6 @@ def save_checkpoint(
             "run": run_config,
         }
         (tmp / STATE_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        replace_dir(tmp, final)  # re-saving the same update (e.g. after a resume) replaces it
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -213,15 +209,10 @@ def mark_best(run_dir: Path, checkpoint: Path) -> Path:
     """Copy a checkpoint's model files to ``checkpoints/best`` (atomically replaced)."""
     root = run_dir / "checkpoints"
     best = root / BEST
-    tmp = make_temp_dir(best)
-    try:
+    with atomic_dir(best) as tmp:
         for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, STATE_FILE):
             if (checkpoint / name).exists():
                 shutil.copy2(checkpoint / name, tmp / name)
-        replace_dir(tmp, best)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return best
 
 

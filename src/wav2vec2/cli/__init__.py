@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     except Wav2Vec2Error as exc:
         print(f"wav2vec2 {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the system refused (disk full, permissions): still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"wav2vec2 {args.verb}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"wav2vec2 {args.verb}: interrupted", file=sys.stderr)
         return 130
