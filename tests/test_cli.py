@@ -81,15 +81,18 @@ def test_transcribe_plain_and_json(capsys, hf_dir, audio_files):
     files = [audio_files / "a.wav", audio_files / "b.flac"]
     code, out, _ = run(capsys, "transcribe", hf_dir[0], *files)
     assert code == 0
-    lines = out.splitlines()
-    assert len(lines) == 2
+    rows = [line.split("\t") for line in out.split("\n")[:-1]]  # several files: path<TAB>text
+    assert [path for path, _ in rows] == [str(f) for f in files]
     processor = transformers.Wav2Vec2Processor.from_pretrained(hf_dir[0])
-    for line, path in zip(lines, files):
+    texts = [text for _, text in rows]
+    for text, path in zip(texts, files):
         ids = hf_reference_output(hf_dir[1], load_audio(path)).logits.argmax(-1)[0]
-        assert line == " ".join(processor.decode(ids).split())
+        assert text == " ".join(processor.decode(ids).split())
+    code, out, _ = run(capsys, "transcribe", hf_dir[0], files[1])  # one file: the text alone
+    assert out == texts[1] + "\n"
     code, out, _ = run(capsys, "transcribe", hf_dir[0], *files, "--json")
     records = [json.loads(line) for line in out.splitlines()]
-    assert [r["text"] for r in records] == lines
+    assert [r["text"] for r in records] == texts
     assert (
         records[1]["path"].endswith("b.flac") and abs(records[1]["duration"] - 30000 / 44100) < 1e-3
     )
@@ -100,7 +103,10 @@ def test_transcribe_reports_bad_file_and_keeps_others(capsys, hf_dir, audio_file
         capsys, "transcribe", hf_dir[0], audio_files / "broken.wav", audio_files / "a.wav"
     )
     assert code == 2
-    assert len(out.splitlines()) == 1  # the good file is still transcribed
+    # one line per input, in order: the bad file's line is empty, the good one is still there
+    rows = [line.split("\t") for line in out.split("\n")[:-1]]
+    assert [path for path, _ in rows] == [str(audio_files / n) for n in ("broken.wav", "a.wav")]
+    assert rows[0][1] == ""
     assert "broken.wav" in err and "unreadable audio" in err and len(err.strip().splitlines()) == 1
 
 

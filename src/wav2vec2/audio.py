@@ -7,6 +7,7 @@ config asks for it, as fairseq's ``normalize`` and transformers' ``do_normalize`
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +20,47 @@ SAMPLE_RATE = 16_000
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read ``path`` as mono float32 at ``sample_rate``; raises Wav2Vec2Error on bad files."""
+    """Read ``path`` as mono float32 at ``sample_rate``; raises Wav2Vec2Error on bad files:
+    missing, a folder, a pipe, unreadable, not audio, corrupt, empty, or holding NaN or
+    infinite samples (float WAV/FLAC can store them; the model would output garbage)."""
     path = Path(path)
-    if not path.exists():
-        raise Wav2Vec2Error("no such audio file", path)
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", path) from None
+    with _open_audio(path) as handle:
+        try:
+            data, rate = sf.read(handle, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", path) from None
     if data.shape[0] == 0:
         raise Wav2Vec2Error("empty audio (no samples)", path)
+    check_finite(data, path)
     return to_mono_16k(data, rate, sample_rate)
+
+
+def check_finite(wave: np.ndarray, source: str | Path | None = None) -> None:
+    """Wav2Vec2Error unless every sample is a finite number: NaN or infinite samples would
+    make every output of the model NaN, a silent wrong result (an empty transcript)."""
+    if not np.isfinite(wave).all():
+        bad = int(np.count_nonzero(~np.isfinite(wave)))
+        raise Wav2Vec2Error(f"audio holds {bad} NaN or infinite samples", source)
+
+
+def _open_audio(path: Path):
+    """Open ``path`` for reading, or say in one line why it cannot be: soundfile's own
+    messages for these cases are misleading ("Format not recognised" for a folder), and a
+    named pipe would block the reader forever."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise Wav2Vec2Error("no such audio file", path) from None
+    except OSError as exc:
+        raise Wav2Vec2Error(f"cannot read audio ({exc.strerror or exc})", path) from None
+    if stat.S_ISDIR(mode):
+        raise Wav2Vec2Error("is a folder, not an audio file", path)
+    if not stat.S_ISREG(mode):
+        raise Wav2Vec2Error("not a regular file (a pipe, socket or device)", path)
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise Wav2Vec2Error(f"cannot read audio ({exc.strerror or exc})", path) from None
 
 
 def to_mono_16k(data: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -67,10 +98,12 @@ def normalize(wave: np.ndarray) -> np.ndarray:
 
 def audio_info(path: str | Path) -> tuple[int, int]:
     """(frames, sample_rate) from the header, without decoding; Wav2Vec2Error if unreadable."""
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", path) from None
+    path = Path(path)
+    with _open_audio(path) as handle:
+        try:
+            info = sf.info(handle)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", path) from None
     return int(info.frames), int(info.samplerate)
 
 

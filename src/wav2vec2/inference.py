@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from wav2vec2.audio import load_audio, normalize
+from wav2vec2.audio import check_finite, load_audio, normalize
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
 from wav2vec2.errors import Wav2Vec2Error
@@ -89,10 +89,16 @@ class Wav2Vec2Inference:
     # -- audio ------------------------------------------------------------------------------
     def load(self, audio: Audio) -> np.ndarray:
         """Path or 16 kHz mono array -> the model's input (normalized if its config says)."""
-        wave = load_audio(audio, self.cfg.sample_rate) if isinstance(audio, str | Path) else audio
-        wave = np.asarray(wave, dtype=np.float32)
-        if wave.ndim != 1:
-            raise Wav2Vec2Error(f"expected mono audio, got an array of shape {wave.shape}")
+        if isinstance(audio, str | Path):
+            wave = load_audio(audio, self.cfg.sample_rate)
+        else:
+            try:
+                wave = np.asarray(audio, dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise Wav2Vec2Error(f"expected a float array of samples ({exc})") from None
+            if wave.ndim != 1:
+                raise Wav2Vec2Error(f"expected mono audio, got an array of shape {wave.shape}")
+            check_finite(wave)
         rf = self.cfg.feature_encoder.receptive_field
         if len(wave) < rf:
             raise Wav2Vec2Error(

@@ -73,26 +73,57 @@ def read_checkpoint(source: str | Path) -> LoadedCheckpoint:
             raise Wav2Vec2Error("no such file or directory", source)
     kind = detect_format(path)
     if kind == "wav2vec2":
-        return read_model_dir(path if path.is_dir() else path.parent)
-    if kind == "huggingface":
-        return huggingface.read_hf_dir(path if path.is_dir() else path.parent)
-    if path.is_dir():
-        path = next(iter(sorted(path.glob("*.pt"))))
-    return fairseq.read_fairseq_checkpoint(path)
+        path = path if path.is_dir() else path.parent
+        ckpt = read_model_dir(path)
+    elif kind == "huggingface":
+        path = path if path.is_dir() else path.parent
+        ckpt = huggingface.read_hf_dir(path)
+    else:
+        path = next(iter(sorted(path.glob("*.pt")))) if path.is_dir() else path
+        ckpt = fairseq.read_fairseq_checkpoint(path)
+    check_weights(ckpt, path)
+    return ckpt
+
+
+def check_weights(ckpt: LoadedCheckpoint, where: str | Path) -> None:
+    """Every tensor the config needs is there, with its shape and a numeric kind that fits,
+    and nothing else: a mismatch is one Wav2Vec2Error naming ``where`` and the first bad
+    tensor, before any network is built (torch's own error is a multi-line traceback)."""
+    with torch.device("meta"):  # shapes and dtypes only, no memory
+        expected = Wav2Vec2Model(ckpt.config).state_dict()
+    got = ckpt.state_dict
+    missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected)
+    if missing or unexpected:
+        raise Wav2Vec2Error(
+            f"weights do not match the config ({ckpt.source}): "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}",
+            where,
+        )
+    for name, want in expected.items():
+        tensor = got[name]
+        if tuple(tensor.shape) != tuple(want.shape):
+            raise Wav2Vec2Error(
+                f"weight {name} has shape {list(tensor.shape)}, the config needs "
+                f"{list(want.shape)}",
+                where,
+            )
+        if tensor.is_floating_point() != want.is_floating_point() or tensor.is_complex():
+            raise Wav2Vec2Error(
+                f"weight {name} is {str(tensor.dtype).removeprefix('torch.')}, "
+                f"the config needs {str(want.dtype).removeprefix('torch.')}",
+                where,
+            )
 
 
 def build_model(ckpt: LoadedCheckpoint, device: str | torch.device = "cpu") -> Wav2Vec2Model:
+    """The network in eval mode from weights :func:`check_weights` accepts (every reader's
+    output is checked by :func:`read_checkpoint`)."""
     # Built on the meta device and given the loaded tensors directly: no random init and no
     # second copy of the weights (half the peak memory of init-then-copy).
     with torch.device("meta"):
         model = Wav2Vec2Model(ckpt.config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.state_dict.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    if missing or unexpected:
-        raise Wav2Vec2Error(
-            f"weights do not match the config ({ckpt.source}): "
-            f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-        )
+    model.load_state_dict(state, strict=True, assign=True)
     return model.to(device).eval()
 
 

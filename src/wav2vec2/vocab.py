@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.textfile import read_lines
 
 FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 WORD_DELIMITER = "|"
@@ -70,22 +71,7 @@ class Vocabulary:
 
     @classmethod
     def from_fairseq_dict(cls, path: str | Path) -> Vocabulary:
-        path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise Wav2Vec2Error(f"cannot read dictionary ({exc})", path) from None
-        symbols = []
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split(" ")
-            if len(parts) < 2 or not parts[1].lstrip("-").isdigit():
-                raise Wav2Vec2Error(f"line {n} is not 'SYMBOL COUNT'", path)
-            symbols.append(parts[0])
-        if not symbols:
-            raise Wav2Vec2Error("empty dictionary", path)
-        return cls.from_fairseq_symbols(symbols)
+        return cls.from_fairseq_symbols(list(read_dictionary(path)))
 
     @classmethod
     def for_labels(cls, data: str | Path, labels: str) -> Vocabulary:
@@ -156,3 +142,30 @@ class Vocabulary:
             return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise Wav2Vec2Error(f"not a valid vocabulary file ({exc})", path) from None
+
+
+FAIRSEQ_OVERWRITE = "#fairseq:overwrite"  # fairseq's flag for a symbol listed again on purpose
+
+
+def read_dictionary(path: str | Path) -> dict[str, int]:
+    """fairseq's ``dict.*.txt``: ``SYMBOL COUNT`` lines (the symbol may hold spaces: the count
+    is the last field, as fairseq's ``Dictionary.add_from_file`` reads it) into an ordered
+    ``{symbol: count}``. A bad line, a repeated symbol (without fairseq's overwrite flag) or
+    an empty file is a Wav2Vec2Error naming the file and line."""
+    out: dict[str, int] = {}
+    for number, line in enumerate(read_lines(path, "dictionary"), 1):
+        line = line.rstrip()
+        if not line:
+            continue
+        symbol, _, count = line.rpartition(" ")
+        overwrite = count == FAIRSEQ_OVERWRITE
+        if overwrite:
+            symbol, _, count = symbol.rpartition(" ")
+        if not symbol or not count.isdigit():
+            raise Wav2Vec2Error(f"line {number}: expected 'SYMBOL COUNT'", path)
+        if symbol in out and not overwrite:
+            raise Wav2Vec2Error(f"line {number}: symbol {symbol!r} is listed twice", path)
+        out[symbol] = int(count)
+    if not out:
+        raise Wav2Vec2Error("empty dictionary: no 'SYMBOL COUNT' lines", path)
+    return out

@@ -1,5 +1,10 @@
 """``wav2vec2 transcribe MODEL AUDIO... [--json] [--lm DIR]``: CTC transcripts, greedy or by
-lexicon beam search with an n-gram LM."""
+lexicon beam search with an n-gram LM.
+
+Plain output is one line per input, in input order, so that lines and inputs always match:
+the text alone for one file, ``path<TAB>text`` for several (as ``grep`` names files only
+when it reads several). A file that cannot be transcribed still gets its line, with empty
+text; the reason goes to stderr and the exit status is 2."""
 
 from __future__ import annotations
 
@@ -25,17 +30,20 @@ def run(args) -> int:
         args.model, args.device, lm=args.lm, beam=beam_config(args)
     )
     failed = 0
+    named = len(args.audio) > 1
     for result in engine.transcribe(args.audio):
         if not result.ok:  # reported by the engine; the other files still come out
             print(f"wav2vec2 transcribe: error: {result.error}", file=sys.stderr)
             failed += 1
-        elif args.json:
+        if args.json:
             record = {
                 "path": result.source,
                 "text": result.text,
                 "duration": round(result.duration, 3),
             }
+            if not result.ok:
+                record["error"] = result.error
             print(json.dumps(record, ensure_ascii=False))
         else:
-            print(result.text)
+            print(f"{result.source}\t{result.text}" if named else result.text)
     return 2 if failed else 0

@@ -107,13 +107,7 @@ class AudioDataset(Dataset):
         self.epoch = 0  # used for plain integer keys only
 
         manifest_path = Path(manifest_path)
-        try:
-            root, entries = read_manifest(manifest_path)
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = f"cannot read manifest ({exc.__class__.__name__})"
-            raise Wav2Vec2Error(reason, manifest_path) from None
-        except ValueError as exc:  # its message already names the file and line
-            raise Wav2Vec2Error(str(exc)) from None
+        root, entries = read_manifest(manifest_path)  # a bad one: Wav2Vec2Error naming the line
         paths = [str(Path(root) / rel) for rel, _ in entries]
         sizes = _sizes_at_rate(paths, [n for _, n in entries], sample_rate)
 
@@ -245,10 +239,7 @@ def _encode_labels(
     Tokens are the space-separated letters, ``|`` included, looked up one by one: the line is
     already in letter form, so ``Vocabulary.encode`` (which takes words) does not apply.
     """
-    try:
-        lines = read_labels(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Wav2Vec2Error(f"cannot read labels ({exc.__class__.__name__})", path) from None
+    lines = read_labels(path)
     if len(lines) != len(entries):
         raise Wav2Vec2Error(
             f"{len(lines)} label lines for {len(entries)} manifest entries; "

@@ -20,7 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from wav2vec2.atomic import write_text_atomic
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.textfile import read_lines
 from wav2vec2.vocab import WORD_DELIMITER
+from wav2vec2.vocab import read_dictionary as read_dictionary  # beside its writer, below
 
 
 def write_manifest(path: str | Path, root: str | Path, entries: Iterable[tuple[str, int]]) -> None:
@@ -33,22 +36,40 @@ def write_manifest(path: str | Path, root: str | Path, entries: Iterable[tuple[s
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
+def _entry(line: str) -> tuple[str, int] | None:
+    """``relpath<TAB>num_samples`` -> (relpath, num_samples); None if the line is not one."""
+    parts = line.split("\t")
+    if len(parts) != 2 or not parts[0] or not parts[1].strip().isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
 def read_manifest(path: str | Path) -> tuple[str, list[tuple[str, int]]]:
     """Read a manifest: ``(root, [(relpath, num_samples), ...])``.
 
-    Raises ``ValueError`` naming the line when a line is not ``relpath<TAB>int``.
+    Raises Wav2Vec2Error naming the file and line when the manifest is empty, lacks its
+    root line, or has a line that is not ``relpath<TAB>num_samples``.
     """
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    if not lines:
-        raise ValueError(f"{path}: empty manifest (the first line must be the root directory)")
+    lines = [line.rstrip("\r") for line in read_lines(path, "manifest")]
+    if not lines or not lines[0].strip():
+        raise Wav2Vec2Error("empty manifest: the first line must be the root folder", path)
+    if _entry(lines[0]) is not None:
+        raise Wav2Vec2Error(
+            "line 1 is an entry, not the root folder: a manifest starts with the folder the "
+            "paths are relative to",
+            path,
+        )
     entries = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        parts = line.split("\t")
-        if len(parts) != 2 or not parts[1].strip().lstrip("-").isdigit():
-            raise ValueError(f"{path}:{number}: expected 'relative/path<TAB>num_samples'")
-        entries.append((parts[0], int(parts[1])))
+        entry = _entry(line)
+        if entry is None:
+            hint = " (it has spaces where a tab goes)" if "\t" not in line else ""
+            raise Wav2Vec2Error(
+                f"line {number}: expected 'relative/path<TAB>num_samples'{hint}", path
+            )
+        entries.append(entry)
     return lines[0].strip(), entries
 
 
@@ -72,8 +93,7 @@ def write_labels(path: str | Path, lines: Iterable[str]) -> None:
 
 def read_labels(path: str | Path) -> list[str]:
     """Read one label per line (trailing newline characters removed, nothing else)."""
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
+    return read_lines(path, "labels")
 
 
 def letter_counts(transcripts: Iterable[str]) -> Counter[str]:
@@ -88,16 +108,3 @@ def write_dictionary(path: str | Path, counts: dict[str, int]) -> None:
     """Write ``SYMBOL COUNT`` lines, most frequent first (ties by symbol, for determinism)."""
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     write_text_atomic(path, "".join(f"{symbol} {count}\n" for symbol, count in ordered))
-
-
-def read_dictionary(path: str | Path) -> dict[str, int]:
-    """Read ``SYMBOL COUNT`` lines into an ordered ``{symbol: count}``."""
-    out: dict[str, int] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.rsplit(" ", 1)
-        if len(parts) != 2 or not parts[1].isdigit():
-            raise ValueError(f"{path}:{number}: expected 'SYMBOL COUNT'")
-        out[parts[0]] = int(parts[1])
-    return out
