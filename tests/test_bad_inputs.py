@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,7 +103,7 @@ BAD_AUDIO: dict[str, tuple[Callable[[Path], Path], str]] = {
     "corrupt": (lambda d: _write(d / "corrupt.wav", b"RIFF\0\0\0\0WAVEjunk" * 9), "unreadable"),
     "truncated_flac": (_truncated_flac, "unreadable audio"),
     "text_as_wav": (lambda d: _write(d / "notes.wav", b"hello, this is text\n" * 50), "unreadable"),
-    "empty_file": (lambda d: _write(d / "empty.wav", b""), "unreadable audio"),
+    "empty_file": (lambda d: _write(d / "empty.wav", b""), "empty file (0 bytes)"),
     "folder": (_folder, "is a folder, not an audio file"),
     "pipe": (_fifo, "not a regular file"),
     "missing": (lambda d: d / "missing.wav", "no such audio file"),
@@ -138,7 +139,7 @@ def test_python_api_reports_the_input(model_dir, bad_audio):
     engine = Wav2Vec2Inference.from_pretrained(model_dir)
     (result,) = engine.transcribe([path])
     assert not result.ok and str(path) in result.error and message in result.error
-    with pytest.raises(Wav2Vec2Error, match=message):
+    with pytest.raises(Wav2Vec2Error, match=re.escape(message)):
         engine.features(path)
 
 
@@ -277,7 +278,7 @@ def test_python_readers_name_the_bad_file(bad_split):
         return AudioDataset(p, min_valid_samples=60, pad=False, seed=0)
 
     reader = dataset if path.suffix == ".tsv" else read_labels
-    with pytest.raises(Wav2Vec2Error, match=message):
+    with pytest.raises(Wav2Vec2Error, match=re.escape(message)):
         reader(path)
 
 
@@ -307,7 +308,7 @@ def test_finetune_labels_that_cannot_be_used(capsys, tmp_path, model_dir, ltr, m
 )
 def test_dictionary_errors_name_the_line(capsys, tmp_path, model_dir, content, message):
     path = _write(tmp_path / "dict.ltr.txt", content)
-    with pytest.raises(Wav2Vec2Error, match=message):
+    with pytest.raises(Wav2Vec2Error, match=re.escape(message)):
         read_dictionary(path)
     d = labeled_split(tmp_path / "data")
     (d / "train.tsv").write_bytes((d / "test.tsv").read_bytes())

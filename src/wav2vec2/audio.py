@@ -57,6 +57,8 @@ def _open_audio(path: Path):
         raise Wav2Vec2Error("is a folder, not an audio file", path)
     if not stat.S_ISREG(mode):
         raise Wav2Vec2Error("not a regular file (a pipe, socket or device)", path)
+    if path.stat().st_size == 0:
+        raise Wav2Vec2Error("empty file (0 bytes)", path)
     try:
         return path.open("rb")
     except OSError as exc:
@@ -108,5 +110,7 @@ def audio_info(path: str | Path) -> tuple[int, int]:
 
 
 def _reason(exc: Exception) -> str:
+    if getattr(exc, "error_string", None):  # libsndfile's own words, without the file object
+        return exc.error_string.strip().removeprefix("Error : ")
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__
