@@ -7,7 +7,7 @@ batch -> model -> emissions -> decoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +16,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from wav2vec2.audio import check_finite, load_audio, normalize
+from wav2vec2.audio import audio_info, check_finite, load_audio, normalize
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
+from wav2vec2.chunking import Chunk, ChunkConfig, plan_chunks, stitch
 from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.loading import load_pretrained
@@ -57,8 +58,9 @@ class Wav2Vec2Inference:
         vocab: Vocabulary | None = None,
         device: str | torch.device = "cpu",
         decoder: Decoder | None = None,
-        max_batch_seconds: float = 160.0,
+        max_batch_seconds: float = 60.0,
         source: str = "<in memory>",
+        chunking: ChunkConfig | None = None,
     ):
         """``vocab``: what the CTC head's outputs mean; needed to transcribe, not for
         features. ``source``: where the model came from, as reports name it."""
@@ -68,6 +70,9 @@ class Wav2Vec2Inference:
         self.cfg = model.cfg
         self._decoder = decoder
         self.max_batch_samples = int(max_batch_seconds * self.cfg.sample_rate)
+        # inputs are read this much audio at a time: bounded memory for any number of files
+        self.window_samples = 4 * self.max_batch_samples
+        self.chunking = chunking or ChunkConfig()
         self.source = source  # where the model came from, for reports
 
     @classmethod
@@ -107,28 +112,36 @@ class Wav2Vec2Inference:
             )
         return normalize(wave) if self.cfg.normalize_waveform else wave
 
-    def _inputs(self, audios: Sequence[Audio]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
-        """({index: model input}, {index: error}): each input is loaded on its own, so that a
-        bad one is reported by index and the others still run."""
-        waves: dict[int, np.ndarray] = {}
-        errors: dict[int, str] = {}
+    def _windows(self, audios: Sequence[Audio]) -> Iterator[dict[int, np.ndarray | str]]:
+        """Inputs loaded a window at a time ({index: model input, or the one-line error}),
+        so that memory holds one window of audio however many files there are. A window
+        closes after ``window_seconds`` of audio (or at the end); one input longer than
+        that is a window of its own (its chunks are batched, see ``_emissions``)."""
+        window: dict[int, np.ndarray | str] = {}
+        held = 0
         for i, audio in enumerate(audios):
             try:
-                waves[i] = self.load(audio)
+                window[i] = self.load(audio)
+                held += len(window[i])
             except Wav2Vec2Error as exc:
-                errors[i] = str(exc)
-        return waves, errors
+                window[i] = str(exc)
+            if held >= self.window_samples:
+                yield window
+                window, held = {}, 0
+        if window:
+            yield window
 
-    def _batches(self, waves: Mapping[int, np.ndarray]) -> Iterable[list[int]]:
-        """Indices grouped into batches of similar length. Group-norm encoders normalize over
-        time, so padding would change their output: they run one utterance at a time."""
-        order = sorted(waves, key=lambda i: len(waves[i]))
+    def _batches(self, lengths: Sequence[int]) -> Iterable[list[int]]:
+        """Indices of ``lengths`` grouped into batches of similar length, at most
+        ``max_batch_seconds`` of padded audio each. Group-norm encoders normalize over time,
+        so padding would change their output: they run one at a time."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         if self.cfg.feature_encoder.norm == "group":
             yield from ([i] for i in order)
             return
         batch: list[int] = []
         for i in order:
-            if batch and len(waves[i]) * (len(batch) + 1) > self.max_batch_samples:
+            if batch and lengths[i] * (len(batch) + 1) > self.max_batch_samples:
                 yield batch
                 batch = []
             batch.append(i)
@@ -173,60 +186,97 @@ class Wav2Vec2Inference:
             raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")
         return self.vocab
 
-    def _forward(self, waves: Mapping[int, np.ndarray], progress: bool):
-        """(batch indices, logits (B, T, V), valid frames (B,)) per length-bucketed batch."""
-        bar = tqdm(total=len(waves), unit="utt", disable=not progress, dynamic_ncols=True)
-        try:
-            for batch in list(self._batches(waves)):
-                bar.update(len(batch))
-                x, lengths = self._collate([waves[i] for i in batch])
-                out = self.model.ctc(x, lengths)
-                yield batch, out.logits, out.frame_lengths
-        finally:
-            bar.close()
+    def _emissions(self, audios: Sequence[Audio], bar: tqdm) -> Iterator[Emission]:
+        """One Emission per input, in input order. Each window's inputs are cut into chunks
+        (long files; see :mod:`wav2vec2.chunking`), the chunks of all its inputs are batched
+        by length, and each input's emissions are stitched from its chunks."""
+        rate, stride = self.cfg.sample_rate, self.cfg.feature_encoder.stride
+        for window in self._windows(audios):
+            pieces: list[tuple[int, Chunk]] = []
+            for i, wave in window.items():
+                if not isinstance(wave, str):
+                    chunks = plan_chunks(len(wave), self.chunking, self.cfg.feature_encoder, rate)
+                    pieces += [(i, chunk) for chunk in chunks]
+            outputs: dict[int, Tensor] = {}
+            lengths = [chunk.end - chunk.start for _, chunk in pieces]
+            for batch in self._batches(lengths):
+                waves = [window[pieces[k][0]][pieces[k][1].start : pieces[k][1].end] for k in batch]
+                x, n = self._collate(waves)
+                out = self.model.ctc(x, n)
+                for row, k, frames in zip(out.logits, batch, out.frame_lengths.tolist()):
+                    outputs[k] = row[: int(frames)].float().cpu()
+                bar.update(sum(lengths[k] for k in batch) / rate)
+            for i, wave in window.items():
+                source = self._source(audios, i)
+                if isinstance(wave, str):
+                    yield Emission(source, 0.0, None, wave)
+                    continue
+                mine = [k for k, (j, _) in enumerate(pieces) if j == i]
+                logits = stitch([pieces[k][1] for k in mine], [outputs[k] for k in mine], stride)
+                yield Emission(source, len(wave) / rate, logits)
+
+    def _bar(self, audios: Sequence[Audio], progress: bool) -> tqdm:
+        """A bar over seconds of audio (rate: audio seconds per second, and an ETA); the total
+        comes from the headers, so nothing is decoded twice."""
+        total = None
+        if progress:
+            total = sum(_duration(a, self.cfg.sample_rate) for a in audios)
+        return tqdm(
+            total=total, unit="s", unit_scale=True, disable=not progress, dynamic_ncols=True,
+            desc="audio", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio "
+            "[{elapsed}<{remaining}, {rate_fmt}]",
+        )  # fmt: skip
 
     @torch.inference_mode()
+    def transcribe_iter(
+        self, audios: Sequence[Audio], progress: bool = False, decoder: Decoder | None = None
+    ) -> Iterator[Transcript]:
+        """Transcripts one by one, in input order, as they are ready (the CLI prints each at
+        once). An input that cannot be read gets a transcript whose ``error`` says why;
+        ``decoder`` replaces the engine's own for this call (the model is not reloaded)."""
+        decoder = decoder or self.decoder
+        with self._bar(audios, progress) as bar:
+            for emission in self._emissions(audios, bar):
+                yield self._decode_one(emission, decoder)
+
     def transcribe(
         self, audios: Sequence[Audio], progress: bool = False, decoder: Decoder | None = None
     ) -> list[Transcript]:
-        """One transcript per input, in input order; inputs are batched by length (see
-        ``_batches``). An input that cannot be read gets a transcript whose ``error`` says why.
-        ``decoder`` replaces the engine's own for this call (the model is not reloaded)."""
-        decoder = decoder or self.decoder
-        waves, errors = self._inputs(audios)
-        results = {
-            i: Transcript(self._source(audios, i), "", 0.0, None, e) for i, e in errors.items()
-        }
-        for batch, logits, frames in self._forward(waves, progress):
-            for i, hyp in zip(batch, decoder.decode(logits, frames)):
-                duration = len(waves[i]) / self.cfg.sample_rate
-                results[i] = Transcript(self._source(audios, i), hyp.text, duration, hyp)
-        return [results[i] for i in range(len(audios))]
+        """One transcript per input, in input order (see :meth:`transcribe_iter`). Inputs are
+        batched by length; long ones are cut into chunks (``chunking``) and stitched."""
+        return list(self.transcribe_iter(audios, progress, decoder))
 
     @torch.inference_mode()
     def emissions(self, audios: Sequence[Audio], progress: bool = False) -> list[Emission]:
         """The CTC head's logits per input, to decode several ways without re-running the
         model (e.g. to tune the LM weight): ``decode_emissions``."""
         self._vocab()  # fail early if the model cannot transcribe
-        waves, errors = self._inputs(audios)
-        results = {i: Emission(self._source(audios, i), 0.0, None, e) for i, e in errors.items()}
-        for batch, logits, frames in self._forward(waves, progress):
-            for row, i, n in zip(logits, batch, frames.tolist()):
-                duration = len(waves[i]) / self.cfg.sample_rate
-                logits_i = row[: int(n)].float().cpu().clone()
-                results[i] = Emission(self._source(audios, i), duration, logits_i)
-        return [results[i] for i in range(len(audios))]
+        with self._bar(audios, progress) as bar:
+            return list(self._emissions(audios, bar))
 
     def decode_emissions(self, emissions: Sequence[Emission], decoder: Decoder) -> list[Transcript]:
-        out = []
-        for e in emissions:
-            if e.logits is None:
-                out.append(Transcript(e.source, "", e.duration, None, e.error))
-                continue
-            (hyp,) = decoder.decode(e.logits[None], torch.tensor([e.logits.shape[0]]))
-            out.append(Transcript(e.source, hyp.text, e.duration, hyp))
-        return out
+        return [self._decode_one(e, decoder) for e in emissions]
+
+    @staticmethod
+    def _decode_one(emission: Emission, decoder: Decoder) -> Transcript:
+        e = emission
+        if e.logits is None:
+            return Transcript(e.source, "", e.duration, None, e.error)
+        (hyp,) = decoder.decode(e.logits[None], torch.tensor([e.logits.shape[0]]))
+        return Transcript(e.source, hyp.text, e.duration, hyp)
 
     @staticmethod
     def _source(audios: Sequence[Audio], i: int) -> str:
         return str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
+
+
+def _duration(audio: Audio, sample_rate: int) -> float:
+    """Seconds of audio, from the header for a file (0 if it cannot be read: the reader
+    reports that file later)."""
+    if not isinstance(audio, str | Path):
+        return len(audio) / sample_rate
+    try:
+        frames, rate = audio_info(audio)
+    except Wav2Vec2Error:
+        return 0.0
+    return frames / rate
