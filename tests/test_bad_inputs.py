@@ -122,6 +122,10 @@ def bad_audio(request, tmp_path) -> tuple[Path, str]:
 def test_transcribe_gives_one_line_and_keeps_the_line_of_each_input(capsys, model_dir, bad_audio):
     path, message = bad_audio
     good = _wav(path.parent / "good.wav", tone())
+    if path.is_dir():  # transcribe searches folders: one without audio is refused up front
+        out = one_line_error(capsys, ["transcribe", model_dir, path, good], path, "no audio files")
+        assert out == ""
+        return
     out = one_line_error(capsys, ["transcribe", model_dir, path, good], path, message)
     rows = [line.split("\t") for line in out.split("\n")[:-1]]
     assert [p for p, _ in rows] == [str(path), str(good)] and rows[0][1] == ""

@@ -181,9 +181,9 @@ class LexiconBeamDecoder:
 
     def _hypothesis(self, result, frames: int) -> Hypothesis:
         if result is None:
-            return Hypothesis("", (), ())
+            return Hypothesis("", (), (), ())
         words = [self.words[i] for i in result.words if i >= 0]
         # result.tokens is the best path with one padding token on each side (T + 2 entries):
         # frames 0 .. frames-1 are entries 1 .. frames (our closing frame comes after).
-        tokens, starts = collapse(list(result.tokens)[1 : frames + 1], self.skip)
-        return Hypothesis(" ".join(words), tokens, starts)
+        tokens, starts, ends = collapse(list(result.tokens)[1 : frames + 1], self.skip)
+        return Hypothesis(" ".join(words), tokens, starts, ends)

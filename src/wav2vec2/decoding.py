@@ -17,6 +17,7 @@ class Hypothesis:
     text: str
     tokens: tuple[int, ...]  # label ids after collapsing repeats and removing blanks
     frames: tuple[int, ...]  # frame index where each token starts (for timestamps)
+    ends: tuple[int, ...]  # frame after each token's last frame (its run in the CTC path)
 
 
 class Decoder(Protocol):
@@ -42,8 +43,8 @@ class GreedyDecoder:
         best = logits.argmax(dim=-1).cpu()
         out = []
         for row, n in zip(best, lengths.tolist()):
-            tokens, starts = collapse(row[: int(n)], self.skip)
-            out.append(Hypothesis(self.vocab.decode(list(tokens)), tokens, starts))
+            tokens, starts, ends = collapse(row[: int(n)], self.skip)
+            out.append(Hypothesis(self.vocab.decode(list(tokens)), tokens, starts, ends))
         return out
 
 
@@ -53,10 +54,13 @@ def non_text_labels(vocab: Vocabulary) -> set[int]:
     return {i for i, t in enumerate(vocab.tokens) if t in vocab.specials} | {vocab.blank}
 
 
-def collapse(path: Tensor, skip: set[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """A CTC path (one label per frame) -> (labels, start frames): repeats merged, then the
-    labels in ``skip`` (the blank, specials) dropped."""
+def collapse(path, skip: set[int]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A CTC path (one label per frame) -> (labels, start frames, end frames): repeats
+    merged, then the labels in ``skip`` (the blank, specials) dropped. A label's frames are
+    its run in the path: ``[start, end)``."""
     ids, counts = torch.unique_consecutive(torch.as_tensor(path), return_counts=True)
-    starts = torch.cumsum(counts, 0) - counts
-    keep = [(int(i), int(s)) for i, s in zip(ids, starts) if int(i) not in skip]
-    return tuple(i for i, _ in keep), tuple(s for _, s in keep)
+    ends = torch.cumsum(counts, 0)
+    keep = [
+        (int(i), int(e - c), int(e)) for i, c, e in zip(ids, counts, ends) if int(i) not in skip
+    ]
+    return tuple(k[0] for k in keep), tuple(k[1] for k in keep), tuple(k[2] for k in keep)

@@ -23,6 +23,7 @@ from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.loading import load_pretrained
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.timestamps import Segment, char_segments, word_segments
 from wav2vec2.vocab import Vocabulary
 
 Audio = str | Path | np.ndarray
@@ -45,6 +46,8 @@ class Transcript:
     # The one-line reason this input could not be transcribed (unreadable, too short, ...):
     # a bad input is reported in its own record and never stops the others.
     error: str | None = None
+    words: tuple[Segment, ...] = ()  # each word with start, end (seconds) and confidence
+    chars: tuple[Segment, ...] = ()  # each letter likewise, word delimiters included
 
     @property
     def ok(self) -> bool:
@@ -257,13 +260,18 @@ class Wav2Vec2Inference:
     def decode_emissions(self, emissions: Sequence[Emission], decoder: Decoder) -> list[Transcript]:
         return [self._decode_one(e, decoder) for e in emissions]
 
-    @staticmethod
-    def _decode_one(emission: Emission, decoder: Decoder) -> Transcript:
+    def _decode_one(self, emission: Emission, decoder: Decoder) -> Transcript:
+        """Decode one input's emissions; its words and letters get times and confidences
+        from the frames of the best path (:mod:`wav2vec2.timestamps`)."""
         e = emission
         if e.logits is None:
             return Transcript(e.source, "", e.duration, None, e.error)
         (hyp,) = decoder.decode(e.logits[None], torch.tensor([e.logits.shape[0]]))
-        return Transcript(e.source, hyp.text, e.duration, hyp)
+        vocab = self._vocab()
+        seconds = self.cfg.feature_encoder.stride / self.cfg.sample_rate
+        chars = char_segments(hyp, vocab, e.logits.log_softmax(-1), seconds)
+        words = word_segments(chars, vocab.word_delimiter)
+        return Transcript(e.source, hyp.text, e.duration, hyp, None, tuple(words), tuple(chars))
 
     @staticmethod
     def _source(audios: Sequence[Audio], i: int) -> str:

@@ -1,24 +1,46 @@
-"""The decoding flags that ``transcribe`` and ``evaluate`` share."""
+"""The flags that ``transcribe`` and ``evaluate`` share: decoding (greedy, or beam search
+with an LM) and long-audio chunking."""
 
 from __future__ import annotations
 
 from wav2vec2.beam_search import BeamSearchConfig
+from wav2vec2.chunking import ChunkConfig
+from wav2vec2.errors import Wav2Vec2Error
+
+BEAM_FLAGS = {"lm_weight": "--lm-weight", "word_score": "--word-score", "beam": "--beam",
+              "beam_threshold": "--beam-threshold"}  # fmt: skip
 
 
 def add_decoding_args(p) -> None:
     d = BeamSearchConfig()
     g = p.add_argument_group("beam search (with --lm; greedy without)")
     g.add_argument("--lm", help="LM directory from `wav2vec2 lm build`: lexicon beam search")
-    g.add_argument("--lm-weight", type=float, default=d.lm_weight, help="LM weight (alpha)")
-    g.add_argument("--word-score", type=float, default=d.word_score, help="per-word bonus")
-    g.add_argument("--beam", type=int, default=d.beam, help="hypotheses kept per frame")
-    g.add_argument("--beam-threshold", type=float, default=d.beam_threshold)
-
-
-def beam_config(args) -> BeamSearchConfig:
-    return BeamSearchConfig(
-        beam=args.beam,
-        beam_threshold=args.beam_threshold,
-        lm_weight=args.lm_weight,
-        word_score=args.word_score,
+    # default None: a flag given without --lm is an error, not silently ignored
+    g.add_argument("--lm-weight", type=float, help=f"LM weight (alpha; {d.lm_weight})")
+    g.add_argument("--word-score", type=float, help=f"per-word bonus ({d.word_score})")
+    g.add_argument("--beam", type=int, help=f"hypotheses kept per frame ({d.beam})")
+    g.add_argument("--beam-threshold", type=float, help=f"({d.beam_threshold})")
+    c, k = ChunkConfig(), p.add_argument_group("long audio")
+    k.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=c.chunk_seconds,
+        help="longer audio is run in chunks of this many seconds (default: %(default)s)",
     )
+    k.add_argument("--context-seconds", type=float, default=c.context_seconds,
+                   help="extra audio on each side of a chunk (default: %(default)s)")  # fmt: skip
+
+
+def beam_config(args) -> BeamSearchConfig | None:
+    """The beam search settings given, over the defaults; None without ``--lm`` (greedy)."""
+    given = {name: getattr(args, name) for name in BEAM_FLAGS if getattr(args, name) is not None}
+    if args.lm is None:
+        if given:
+            flags = ", ".join(BEAM_FLAGS[name] for name in given)
+            raise Wav2Vec2Error(f"{flags} need --lm DIR: without an LM, decoding is greedy")
+        return None
+    return BeamSearchConfig(**given)
+
+
+def chunk_config(args) -> ChunkConfig:
+    return ChunkConfig(args.chunk_seconds, args.context_seconds)

@@ -1,49 +1,107 @@
-"""``wav2vec2 transcribe MODEL AUDIO... [--json] [--lm DIR]``: CTC transcripts, greedy or by
-lexicon beam search with an n-gram LM.
+"""``wav2vec2 transcribe MODEL INPUT... [--format F] [--output-dir DIR] [--lm DIR]``: CTC
+transcripts with word times, greedy or by lexicon beam search with an n-gram LM.
 
-Plain output is one line per input, in input order, so that lines and inputs always match:
-the text alone for one file, ``path<TAB>text`` for several (as ``grep`` names files only
-when it reads several). A file that cannot be transcribed still gets its line, with empty
-text; the reason goes to stderr and the exit status is 2."""
+INPUTs are audio files, folders (searched recursively) and ``.tsv`` manifests. Long files
+run in chunks (``--chunk-seconds``, ``--context-seconds``).
+
+On stdout, plain ``txt`` output is one line per input, in input order, so that lines and
+inputs always match: the text alone for one file, ``path<TAB>text`` for several (as
+``grep`` names files only when it reads several). ``jsonl`` (also ``--json``) is one
+object per input. A file that cannot be transcribed still gets its line (empty text, and
+``error`` in JSON); the reason goes to stderr and the exit status is 2.
+
+With ``--output-dir`` each input gets its own file in the chosen format, written
+atomically; a rerun skips inputs whose file exists, so an interrupted run resumes.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from wav2vec2.cli.decoding_args import add_decoding_args, beam_config
+from wav2vec2.atomic import write_text_atomic
+from wav2vec2.cli.decoding_args import add_decoding_args, beam_config, chunk_config
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.formats import FORMATS, record, render
 from wav2vec2.inference import Wav2Vec2Inference
+from wav2vec2.inputs import expand_inputs
+
+ONE_PER_FILE = ("json", "srt", "vtt", "tsv")  # whole documents: one input each on stdout
 
 
 def register(sub) -> None:
     p = sub.add_parser("transcribe", help="transcribe audio files with a CTC model")
     p.add_argument("model")
-    p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument(
+        "audio",
+        nargs="+",
+        metavar="INPUT",
+        help="audio files (any format libsndfile reads), folders, .tsv manifests",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="txt (default), json, jsonl, srt, vtt or tsv (word times)",
+    )
+    p.add_argument("--json", action="store_true", help="the same as --format jsonl")
+    p.add_argument(
+        "--timestamps",
+        choices=("word", "char"),
+        default="word",
+        help="char: letters with times too (json, jsonl, tsv)",
+    )
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        help="one file per input here (resumable: existing outputs are skipped)",
+    )
     p.add_argument("--device", default="cpu")
     add_decoding_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run)  # fmt: skip
 
 
 def run(args) -> int:
+    fmt = args.format or ("jsonl" if args.json else "txt")
+    if args.json and args.format not in (None, "jsonl"):
+        raise Wav2Vec2Error(f"--json means --format jsonl; it cannot go with --format {fmt}")
+    inputs = expand_inputs(args.audio)
+    if args.output_dir is None and fmt in ONE_PER_FILE and len(inputs) > 1:
+        raise Wav2Vec2Error(
+            f"--format {fmt} writes one document per input: give --output-dir DIR for "
+            f"{len(inputs)} inputs (or use jsonl)"
+        )
+    outputs = None
+    todo = inputs
+    if args.output_dir is not None:
+        if args.output_dir.exists() and not args.output_dir.is_dir():
+            raise Wav2Vec2Error("is a file; --output-dir needs a folder", args.output_dir)
+        outputs = {i.path: args.output_dir / f"{i.name}.{fmt}" for i in inputs}
+        todo = [i for i in inputs if not outputs[i.path].exists()]
     engine = Wav2Vec2Inference.from_pretrained(
-        args.model, args.device, lm=args.lm, beam=beam_config(args)
+        args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args)
     )
+    chars = args.timestamps == "char"
+    named = len(inputs) > 1
     failed = 0
-    named = len(args.audio) > 1
-    for result in engine.transcribe(args.audio):
+    # a bar (audio seconds done, rate, ETA) when someone watches; never in a pipe or log
+    results = engine.transcribe_iter([i.path for i in todo], progress=sys.stderr.isatty())
+    for item, result in zip(todo, results, strict=True):
         if not result.ok:  # reported by the engine; the other files still come out
             print(f"wav2vec2 transcribe: error: {result.error}", file=sys.stderr)
             failed += 1
-        if args.json:
-            record = {
-                "path": result.source,
-                "text": result.text,
-                "duration": round(result.duration, 3),
-            }
-            if not result.ok:
-                record["error"] = result.error
-            print(json.dumps(record, ensure_ascii=False))
+        if outputs is not None:
+            if result.ok:
+                write_text_atomic(outputs[item.path], render(result, fmt, chars))
+        elif fmt == "txt":
+            print(f"{result.source}\t{result.text}" if named else result.text, flush=True)
+        elif fmt == "jsonl":
+            print(json.dumps(record(result, chars), ensure_ascii=False), flush=True)
         else:
-            print(f"{result.source}\t{result.text}" if named else result.text)
+            sys.stdout.write(render(result, fmt, chars))
+    if outputs is not None:
+        done, skipped = len(todo) - failed, len(inputs) - len(todo)
+        summary = f"{done} transcribed, {skipped} skipped (output exists), {failed} failed"
+        print(f"wav2vec2 transcribe: {summary} -> {args.output_dir}", file=sys.stderr)
     return 2 if failed else 0
