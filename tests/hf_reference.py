@@ -95,5 +95,10 @@ def padded_batch(lengths=(4000, 3100, 2417), seed: int = 1) -> tuple[torch.Tenso
     return x, torch.tensor(lengths)
 
 
+def assert_close(ours: torch.Tensor, theirs: torch.Tensor, what: str, atol: float = 1e-4) -> None:
+    diff = (ours - theirs).abs().max().item()
+    assert diff < atol, f"{what}: max abs difference {diff:.2e}"
+
+
 def attention_mask(lengths: torch.Tensor, total: int) -> torch.Tensor:
     return (torch.arange(total)[None, :] < lengths[:, None]).long()

@@ -17,6 +17,15 @@ def test_presets_round_trip_through_json(name):
     assert isinstance(again.feature_encoder.conv_layers[0], tuple)
 
 
+def test_configs_saved_before_masked_group_norm_load_with_fairseqs_numerics():
+    old = BASE.to_dict()
+    del old["feature_encoder"]["masked_group_norm"]  # a checkpoint from before the field
+    assert Wav2Vec2Config.from_dict(old) == BASE
+    assert not BASE.feature_encoder.masked_group_norm
+    on = BASE.with_overrides(**{"feature_encoder.masked_group_norm": True})
+    assert Wav2Vec2Config.from_json(on.to_json()) == on != BASE
+
+
 def test_paper_geometry():
     fe = BASE.feature_encoder
     assert fe.stride == 320 and fe.receptive_field == 400  # 20 ms hop, 25 ms window

@@ -8,6 +8,7 @@ import transformers
 
 from hf_reference import (
     CONFIGS,
+    assert_close,
     attention_mask,
     make_ctc,
     make_pretraining,
@@ -21,13 +22,6 @@ from wav2vec2.loading import load_model, load_pretrained, read_checkpoint
 from wav2vec2.losses import pretraining_loss
 from wav2vec2.models.masking import sample_masks
 from wav2vec2.models.negatives import sample_negatives, to_flat_time_indices
-
-ATOL = 1e-4
-
-
-def assert_close(ours: torch.Tensor, theirs: torch.Tensor, what: str) -> None:
-    diff = (ours - theirs).abs().max().item()
-    assert diff < ATOL, f"{what}: max abs difference {diff:.2e}"
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))

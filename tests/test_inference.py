@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
-from hf_reference import make_ctc, save_with_processor
+from hf_reference import assert_close, make_ctc, save_with_processor
 from wav2vec2 import Wav2Vec2Inference
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.errors import Wav2Vec2Error
@@ -80,3 +81,36 @@ def test_evaluate_refuses_an_empty_split(engine, tmp_path):
     (tmp_path / "test.wrd").write_text("")
     with pytest.raises(Wav2Vec2Error, match="no utterances"):
         evaluate(engine, tmp_path, "test", tmp_path / "out", progress=False)
+
+
+@pytest.fixture(scope="module")
+def group_norm_dir(tmp_path_factory):
+    return save_with_processor(make_ctc("base_like"), tmp_path_factory.mktemp("group"))
+
+
+def test_group_norm_models_are_batched_and_each_input_comes_out_as_alone(group_norm_dir):
+    engine = Wav2Vec2Inference.from_pretrained(group_norm_dir)
+    rng = np.random.default_rng(1)
+    waves = [(0.3 * rng.standard_normal(n)).astype(np.float32) for n in (9000, 4417, 6123)]
+    assert list(engine._batches([len(w) for w in waves])) == [[1, 2, 0]]  # one padded batch
+    together = engine.emissions(waves)
+    for i, (wave, batched) in enumerate(zip(waves, together, strict=True)):
+        (alone,) = engine.emissions([wave])
+        assert batched.logits.shape == alone.logits.shape
+        assert_close(batched.logits, alone.logits, f"input {i} logits")
+    alone_texts = [engine.transcribe([w])[0].text for w in waves]
+    assert [t.text for t in engine.transcribe(waves)] == alone_texts
+    assert all(alone_texts), "random model should still emit letters"
+
+
+def test_without_exact_batching_group_norm_models_run_one_at_a_time(group_norm_dir):
+    engine = Wav2Vec2Inference.from_pretrained(group_norm_dir, exact_batching=False)
+    assert not engine.model.cfg.feature_encoder.masked_group_norm
+    assert list(engine._batches([900, 800])) == [[1], [0]]
+    # A lone input has no padding: both settings give it exactly the same numbers.
+    assert torch.equal(
+        engine.emissions([np.ones(900, np.float32)])[0].logits,
+        Wav2Vec2Inference.from_pretrained(group_norm_dir)
+        .emissions([np.ones(900, np.float32)])[0]
+        .logits,
+    )

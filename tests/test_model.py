@@ -1,8 +1,12 @@
-"""Wav2Vec2Model's passes: what encoding pays for, and the CTC path with a frozen encoder."""
+"""Wav2Vec2Model's passes: what encoding pays for, the CTC path with a frozen encoder, and
+padded batches of group-norm models (masked_group_norm)."""
 
+import pytest
 import torch
 
+from hf_reference import CONFIGS, assert_close, hf_config, padded_batch, randomize
 from wav2vec2 import SMALL, Wav2Vec2Model, losses
+from wav2vec2.interop.huggingface import config_from_hf
 
 
 def test_encode_computes_the_feature_penalty_only_when_asked():
@@ -25,3 +29,71 @@ def test_frozen_encoder_trains_only_the_ctc_head():
     frozen.logits.sum().backward()
     trained = {name for name, p in model.named_parameters() if p.grad is not None}
     assert trained == {"ctc_head.weight", "ctc_head.bias"}
+
+
+GROUP_NORM = sorted(n for n, c in CONFIGS.items() if c["feat_extract_norm"] == "group")
+
+
+def group_norm_model(name: str, masked: bool) -> Wav2Vec2Model:
+    """A randomized CTC model of the BASE-like shape ``name`` (group-norm encoder)."""
+    cfg = config_from_hf(hf_config(name).to_dict(), has_quantizer=False, has_ctc=True)
+    model = randomize(Wav2Vec2Model(cfg))
+    model.set_masked_group_norm(masked)
+    return model
+
+
+@pytest.mark.parametrize("padding", ["zeros", "noise"])
+@pytest.mark.parametrize("name", GROUP_NORM)
+@torch.no_grad()
+def test_masked_group_norm_gives_each_padded_row_its_output_alone(name, padding):
+    model = group_norm_model(name, masked=True)
+    # The shortest row ends inside a first-layer frame: a padded frame mixes valid samples
+    # and padding, as a receptive field that straddles the end of a row does. With noise in
+    # the padding, any path from a padded sample to a valid frame would show.
+    x, lengths = padded_batch()
+    if padding == "noise":
+        pad = torch.arange(x.shape[1])[None, :] >= lengths[:, None]
+        x = torch.where(pad, torch.randn(x.shape, generator=torch.Generator().manual_seed(2)), x)
+    out = model.ctc(x, lengths)
+    for row, n in enumerate(lengths.tolist()):
+        alone = model.ctc(x[row : row + 1, :n])
+        frames = int(out.frame_lengths[row])
+        assert frames == alone.logits.shape[1]
+        pairs = [("features", out.encoder.features, alone.encoder.features)]
+        pairs += [
+            (f"hidden state {i}", a, b)
+            for i, (a, b) in enumerate(
+                zip(out.encoder.hidden_states, alone.encoder.hidden_states, strict=True)
+            )
+        ]
+        pairs += [("CTC logits", out.logits, alone.logits)]
+        for what, batched, single in pairs:
+            assert_close(batched[row, :frames], single[0], f"row {row} {what}")
+
+
+@torch.no_grad()
+def test_fairseq_group_norm_is_what_padding_changes():
+    """Without the mask, the statistics cover the padding (fairseq, transformers): the same
+    check fails, so the test above has teeth."""
+    model = group_norm_model("base_like", masked=False)
+    x, lengths = padded_batch()
+    batched = model.ctc(x, lengths).logits[-1, : int(model.frame_lengths(lengths)[-1])]
+    alone = model.ctc(x[-1:, : int(lengths[-1])]).logits[0]
+    assert (batched - alone).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("lengths", ["none", "full"])
+@torch.no_grad()
+def test_masked_group_norm_without_padding_changes_nothing(lengths):
+    model = group_norm_model("base_like", masked=False)
+    x, _ = padded_batch()
+    valid = None if lengths == "none" else torch.full((len(x),), x.shape[1])
+    fairseq = model.ctc(x, valid)
+    model.set_masked_group_norm(True)
+    masked = model.ctc(x, valid)
+    assert torch.equal(masked.logits, fairseq.logits)
+    assert torch.equal(masked.encoder.features, fairseq.encoder.features)
+    # The switch leaves the parameters alone: checkpoints load either way.
+    assert (
+        model.cfg.feature_encoder.masked_group_norm and model.feature_encoder.cfg.masked_group_norm
+    )

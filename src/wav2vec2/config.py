@@ -39,6 +39,15 @@ class FeatureEncoderConfig:
     conv_bias: bool = False  # fs: conv_bias, hf: conv_bias
     # Gradients flowing into the encoder are multiplied by this (paper sec. 4.2: 0.1 for BASE).
     grad_scale: float = 1.0  # fs: feature_grad_mult
+    # Group norm only (ours; neither fairseq nor transformers has it). Given valid lengths,
+    # the first block's GroupNorm takes its mean and variance over each row's valid frames
+    # only, so each row of a zero-padded batch gets the output it gets alone. False (the
+    # default, for training and for loaded checkpoints) keeps fairseq's numerics, whose
+    # statistics cover the padding too: fairseq fine-tunes on padded batches that way (its
+    # pretraining crops to equal lengths, so there is no padding to differ on) and
+    # transformers matches it. The inference engine turns it on so that it can batch
+    # group-norm models (``Wav2Vec2Inference``). No parameter depends on it.
+    masked_group_norm: bool = False
 
     @property
     def dim(self) -> int:
@@ -52,12 +61,13 @@ class FeatureEncoderConfig:
             out *= s
         return out
 
-    def num_frames(self, samples):
+    def num_frames(self, samples, layers: int | None = None):
         """Output frames for ``samples`` input samples: an int, or a tensor of lengths (the
         one place this arithmetic lives; 49 frames for 16000 samples with the paper's stack).
-        Each conv layer maps n -> floor((n - kernel) / stride) + 1, never below 0."""
+        Each conv layer maps n -> floor((n - kernel) / stride) + 1, never below 0.
+        ``layers``: the frames after only the first that many conv layers."""
         n = samples
-        for _, k, s in self.conv_layers:
+        for _, k, s in self.conv_layers[:layers]:
             n = (n - k) // s + 1
         return n.clamp(min=0) if hasattr(n, "clamp") else max(n, 0)
 

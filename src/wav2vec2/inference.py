@@ -64,9 +64,19 @@ class Wav2Vec2Inference:
         max_batch_seconds: float = 60.0,
         source: str = "<in memory>",
         chunking: ChunkConfig | None = None,
+        exact_batching: bool = True,
     ):
         """``vocab``: what the CTC head's outputs mean; needed to transcribe, not for
-        features. ``source``: where the model came from, as reports name it."""
+        features. ``source``: where the model came from, as reports name it.
+
+        ``exact_batching``: a group-norm encoder (BASE, LARGE) takes its statistics over
+        each input's own samples (``FeatureEncoderConfig.masked_group_norm``), so that a
+        padded batch gives every input the output it gets alone, and such models are batched
+        like the others. Like ``eval()``, this is set on the model passed in. False keeps the
+        model's setting as it is (off for a loaded model: fairseq's numerics, one utterance
+        at a time)."""
+        if exact_batching and model.cfg.feature_encoder.norm == "group":
+            model.set_masked_group_norm(True)
         self.model = model.to(device).eval()
         self.vocab = vocab
         self.device = torch.device(device)
@@ -136,10 +146,12 @@ class Wav2Vec2Inference:
 
     def _batches(self, lengths: Sequence[int]) -> Iterable[list[int]]:
         """Indices of ``lengths`` grouped into batches of similar length, at most
-        ``max_batch_seconds`` of padded audio each. Group-norm encoders normalize over time,
-        so padding would change their output: they run one at a time."""
+        ``max_batch_seconds`` of padded audio each. A group-norm encoder without
+        ``masked_group_norm`` normalizes over the padding too, which would change its
+        output: it runs one at a time."""
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-        if self.cfg.feature_encoder.norm == "group":
+        fe = self.cfg.feature_encoder
+        if fe.norm == "group" and not fe.masked_group_norm:
             yield from ([i] for i in order)
             return
         batch: list[int] = []

@@ -6,6 +6,8 @@ travel with the tensors so padded batches stay exact.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -20,6 +22,31 @@ class _ChannelLayerNorm(nn.LayerNorm):
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
+class MaskedGroupNorm(nn.GroupNorm):
+    """GroupNorm with one group per channel over a (B, C, T) tensor, whose statistics (mean
+    and variance over time, per channel and row) may cover each row's valid frames only.
+
+    fairseq's and transformers' GroupNorm normalizes over the whole time axis, padding
+    included, so zero padding moves every frame of a padded row. Given ``lengths`` (B,)
+    valid frames, each row is normalized by the same GroupNorm call as the row alone, over
+    its first ``lengths[b]`` frames, and its padded tail is zero. Without lengths, or with
+    no row padded, it is ``nn.GroupNorm`` exactly: the same parameters and the same numbers.
+    """
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        t = x.shape[-1]
+        if lengths is None or bool((lengths >= t).all()):
+            return super().forward(x)
+        rows = []
+        # One call per row, not masked sums: it holds no (B, C, T) temporaries (block 0 has
+        # the encoder's largest output) and is the very computation of a row run alone.
+        # A row shorter than the first kernel has no valid frame and yields no output frame
+        # at all; normalizing one frame of it keeps the statistics finite.
+        for b, n in enumerate(lengths.clamp(1, t).tolist()):
+            rows.append(F.pad(super().forward(x[b : b + 1, :, :n]), (0, t - n)))
+        return torch.cat(rows)
+
+
 class ConvBlock(nn.Module):
     """Conv1d -> optional norm -> GELU."""
 
@@ -30,15 +57,19 @@ class ConvBlock(nn.Module):
         nn.init.kaiming_normal_(self.conv.weight)
         self.norm: nn.Module | None
         if norm == "group":  # one group per channel, as fairseq/transformers
-            self.norm = nn.GroupNorm(c_out, c_out, affine=True)
+            self.norm = MaskedGroupNorm(c_out, c_out, affine=True)
         elif norm == "layer":
             self.norm = _ChannelLayerNorm(c_out, elementwise_affine=True)
         else:
             self.norm = None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """x: (B, C_in, T_in) -> (B, C_out, T_out). lengths: (B,) valid output frames, for a
+        group norm over valid frames only; None normalizes over every frame."""
         x = self.conv(x)
-        if self.norm is not None:
+        if lengths is not None:
+            x = self.norm(x, lengths)
+        elif self.norm is not None:
             x = self.norm(x)
         return F.gelu(x)
 
@@ -64,7 +95,11 @@ class FeatureEncoder(nn.Module):
     """(B, samples) waveform -> (B, C, frames) latents.
 
     Group norm mode normalizes only the first block (over time, per channel); layer norm mode
-    normalizes every block over channels.
+    normalizes every block over channels. With ``cfg.masked_group_norm`` and valid lengths,
+    the group norm's statistics skip each row's padding. Only that norm needs lengths: the
+    other blocks work frame by frame, and a valid frame of block i reads only valid frames of
+    block i-1 (``num_frames`` counts exactly the frames whose receptive field is all valid
+    samples), so the padded tail never reaches a valid frame.
     """
 
     def __init__(self, cfg: FeatureEncoderConfig):
@@ -77,23 +112,31 @@ class FeatureEncoder(nn.Module):
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, waveforms: Tensor) -> Tensor:
-        """waveforms: (B, samples) float -> (B, C, frames)."""
+    def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """waveforms: (B, samples) float, zero-padded -> (B, C, frames). lengths: (B,) valid
+        samples, or None; only a masked group norm uses them."""
         if waveforms.shape[-1] < self.cfg.receptive_field:
             raise ValueError(
                 f"input of {waveforms.shape[-1]} samples is shorter than the receptive "
                 f"field ({self.cfg.receptive_field} samples)"
             )
         x = waveforms.unsqueeze(1)  # (B, 1, samples)
-        if self.cfg.grad_scale == 0:  # frozen (fairseq feature_grad_mult=0): no graph at all
-            with torch.no_grad():
-                for block in self.blocks:
-                    x = block(x)
+        frozen = self.cfg.grad_scale == 0  # fairseq feature_grad_mult=0: no graph at all
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            x = self.blocks[0](x, self._norm_lengths(lengths))
+            for block in self.blocks[1:]:
+                x = block(x)
+        if frozen or not self.training:
             return x
-        for block in self.blocks:
-            x = block(x)
         # Paper sec. 4.2: the encoder's gradients are scaled (0.1 for BASE) for stability.
-        return scale_grad(x, self.cfg.grad_scale) if self.training else x
+        return scale_grad(x, self.cfg.grad_scale)
+
+    def _norm_lengths(self, lengths: Tensor | None) -> Tensor | None:
+        """(B,) valid frames after the first conv, for its group norm; None when the norm
+        covers every frame (fairseq's numerics, or no norm that looks along time)."""
+        if lengths is None or self.cfg.norm != "group" or not self.cfg.masked_group_norm:
+            return None
+        return self.cfg.num_frames(lengths, layers=1)
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """Valid frames for valid sample counts (B,) -> (B,)."""

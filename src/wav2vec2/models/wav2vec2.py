@@ -9,6 +9,7 @@ recognition). Which heads exist follows the config: ``quantizer`` for pretrainin
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -83,7 +84,7 @@ class Wav2Vec2Model(nn.Module):
         channels zeroed (SpecAugment-style, fine-tuning). feature_penalty: also compute the
         penalty on the feature encoder's output (pretraining; plain encoding pays for none).
         """
-        latents = self.feature_encoder(waveforms)  # (B, C, T)
+        latents = self.feature_encoder(waveforms, lengths)  # (B, C, T)
         pen = losses.feature_penalty(latents) if feature_penalty else None
         features = self.feature_norm(latents.transpose(1, 2))  # (B, T, C)
         x = self.dropout_input(self.feature_projection(features))  # (B, T, D)
@@ -191,6 +192,14 @@ class Wav2Vec2Model(nn.Module):
         """Per-update schedules that live in the model (the Gumbel temperature)."""
         if self.quantizer is not None:
             self.quantizer.set_update(update)
+
+    def set_masked_group_norm(self, on: bool) -> None:
+        """Switch ``cfg.feature_encoder.masked_group_norm``: whether a group-norm encoder's
+        statistics skip each row's padding. No parameter depends on it, so the same weights
+        serve both (the inference engine turns it on to batch group-norm models exactly)."""
+        fe = replace(self.cfg.feature_encoder, masked_group_norm=on)
+        self.cfg = replace(self.cfg, feature_encoder=fe)
+        self.feature_encoder.cfg = fe
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
