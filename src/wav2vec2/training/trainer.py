@@ -27,6 +27,7 @@ from wav2vec2.checkpoint import training_state as ckpt
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.training.config import RunConfig
+from wav2vec2.training.data_guard import PassTally
 from wav2vec2.training.distributed import DistEnv, all_reduce_sums, barrier
 from wav2vec2.training.metrics import MetricsWriter
 from wav2vec2.training.schedule import learning_rate
@@ -50,8 +51,9 @@ class _TaskModule(nn.Module):
 class DataSource:
     """A loader over a sampler; the trainer tracks the sampler's position."""
 
-    loader: Any  # iterable of Batch | None (None: every item of the batch was unreadable)
+    loader: Any  # iterable of Batch | SkippedBatch (every item of the batch was unreadable)
     sampler: Any  # BucketBatchSampler
+    manifest: Path | None = None  # named when none of its audio can be read
 
 
 @dataclass(frozen=True)
@@ -155,22 +157,28 @@ class Trainer:
 
     # -- batches ------------------------------------------------------------------------------
     def _batches(self) -> Iterator[tuple[Any, int]]:
-        """Yield (batch, seed) forever, moving through epochs; skips all-bad batches."""
+        """Yield (batch, seed) forever, moving through epochs; skips all-bad batches, and stops
+        the run when a whole epoch has nothing else (see ``data_guard``)."""
         sampler = self.train_data.sampler
         while True:
             if len(sampler) == 0:  # epoch finished
                 sampler.set_epoch(sampler.epoch + 1)
                 if len(sampler) == 0:
                     raise Wav2Vec2Error("the training set yields no batches")
+            # An epoch resumed midway is not a full pass: only one from its start is judged.
+            tally = PassTally("training", self.train_data.manifest)
+            full_pass = sampler.position == 0
             for batch in self.train_data.loader:
                 position = sampler.position
                 sampler.advance(1)
-                if batch is None:
+                if not tally.count(batch):
                     continue
                 yield (
                     batch,
                     batch_seed(self.cfg.seed, sampler.epoch, sampler.global_batch_index(position)),
                 )
+            if full_pass:
+                tally.check()
 
     # -- one update ---------------------------------------------------------------------------
     def _forward(self, batch, seed: int, valid: bool = False) -> StepOutput:
@@ -250,13 +258,15 @@ class Trainer:
         self.module.eval()
         sums: dict[str, float] = {}
         sampler = self.valid_data.sampler
+        tally = PassTally("validation", self.valid_data.manifest)
         for position, batch in enumerate(self.valid_data.loader):
-            if batch is None:
+            if not tally.count(batch):
                 continue
             seed = batch_seed(self.cfg.seed + 1, 0, sampler.global_batch_index(position))
             out = self._forward(batch, seed, valid=True)
             for k, v in out.stats.items():
                 sums[k] = sums.get(k, 0.0) + v
+        tally.check()
         sums = all_reduce_sums(sums, self.env) if sums or self.env.enabled else sums
         return self.task.summarize(sums) if sums else None
 
