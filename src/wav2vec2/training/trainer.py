@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from wav2vec2.checkpoint import training_state as ckpt
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.faults import fault_point
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.training.config import RunConfig
 from wav2vec2.training.data_guard import PassTally
@@ -137,12 +138,16 @@ class Trainer:
         self.update = 0
         self.bad_updates = 0
         self.best_metric: float | None = None
+        self.best_update: int | None = None  # the update ``best`` holds
         self.history: list[dict[str, float]] = []
         self.last_checkpoint: Path | None = None
 
     # -- resume -------------------------------------------------------------------------------
     def resume(self) -> bool:
-        """Continue from the newest checkpoint in RUN_DIR, if any."""
+        """Continue from the newest checkpoint in RUN_DIR, if any, first clearing what a killed
+        run left behind: temporary files, and a ``best`` that lags the saved state."""
+        if self.env.is_main:
+            ckpt.sweep_temp(self.run_dir)
         found = ckpt.list_checkpoints(self.run_dir)
         if not found:
             return False
@@ -151,8 +156,12 @@ class Trainer:
             last, self.model, self.optimizer, self.scaler, self.train_data.sampler
         )
         self.update, self.bad_updates, self.best_metric = s.update, s.bad_updates, s.best_metric
+        self.best_update = s.best_update
         self.history = s.history
         self.last_checkpoint = last
+        if self.env.is_main:
+            with self._stop_if_unwritable():
+                ckpt.repair_best(self.run_dir, s)
         return True
 
     # -- batches ------------------------------------------------------------------------------
@@ -282,15 +291,30 @@ class Trainer:
                 best_metric=self.best_metric,
                 history=self.history[-20:],
                 metrics=metrics or {},
+                best_update=self.best_update,
             )
-            path = ckpt.save_checkpoint(
-                self.run_dir, self.model, self.optimizer, self.scaler, sampler, state,
-                vocab=self.vocab, run_config=self.run.to_dict(),
-            )  # fmt: skip
+            with self._stop_if_unwritable():
+                path = ckpt.save_checkpoint(
+                    self.run_dir, self.model, self.optimizer, self.scaler, sampler, state,
+                    vocab=self.vocab, run_config=self.run.to_dict(),
+                )  # fmt: skip
             ckpt.prune(self.run_dir, self.cfg.keep_last)
             self.last_checkpoint = path
         barrier(self.env)
         return path
+
+    @contextlib.contextmanager
+    def _stop_if_unwritable(self) -> Iterator[None]:
+        """A checkpoint that cannot be written (disk full, no permission) stops the run with
+        one line saying so and where to resume from; what was saved before is untouched."""
+        try:
+            yield
+        except Wav2Vec2Error as exc:
+            where = self.last_checkpoint or "the start"
+            raise TrainingStopped(
+                f"{exc}. Training stopped at update {self.update}; once that is fixed, re-run "
+                f"the same command to resume from {where}"
+            ) from None
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self) -> FitResult:
@@ -311,6 +335,7 @@ class Trainer:
             while self.update < self.cfg.max_updates:
                 micro = [next(batches) for _ in range(self.cfg.optim.update_freq)]
                 metrics = self.train_update(micro)
+                fault_point("update")
                 window.add(metrics)
                 bar.update(1)
                 bar.set_postfix(self.task.progress(metrics))
@@ -325,7 +350,8 @@ class Trainer:
                 if self.update % self.cfg.save_interval == 0 or end or valid is not None:
                     best_path = self._save_and_mark_best(valid, metrics) or best_path
         except KeyboardInterrupt:
-            if self.update > 0:
+            saved = self.last_checkpoint == ckpt.checkpoint_dir(self.run_dir, self.update)
+            if self.update > 0 and not saved:  # replacing a saved one would risk it for nothing
                 self.save(metrics)
             raise
         finally:
@@ -380,10 +406,13 @@ class Trainer:
             self.best_metric is None or valid[self.task.best_key] < self.best_metric
         )
         if improved:
-            self.best_metric = valid[self.task.best_key]
+            self.best_metric, self.best_update = valid[self.task.best_key], self.update
+        # The state saying "best is this update" lands first, then the copy; a crash between
+        # them is repaired on resume (checkpoint.training_state explains why that suffices).
         path = self.save(valid or metrics)
         if improved and path is not None:
-            return ckpt.mark_best(self.run_dir, path)
+            with self._stop_if_unwritable():
+                return ckpt.mark_best(self.run_dir, path)
         return None
 
     def _check_bad_updates(self, bar) -> None:
