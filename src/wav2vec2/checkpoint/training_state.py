@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
 from wav2vec2.atomic import TMP_PREFIX, atomic_dir, atomic_write, temp_path
@@ -50,6 +50,7 @@ from wav2vec2.checkpoint.model_dir import (
     WEIGHTS_FILE,
     read_model_dir,
     save_model_dir,
+    save_safetensors,
 )
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.faults import fault_point
@@ -163,7 +164,7 @@ def save_checkpoint(
         opt_tensors, opt_meta = _optimizer_to_flat(optimizer)
         rng_tensors, rng_meta = _rng_state()
         tensors = {**opt_tensors, **rng_tensors}
-        atomic_write(tmp / TENSORS_FILE, lambda p: save_file(tensors, str(p)))
+        atomic_write(tmp / TENSORS_FILE, lambda p: save_safetensors(tensors, p))
         meta = {
             "update": state.update,
             "epoch": state.epoch,
