@@ -16,6 +16,7 @@ thread, so that all of them compute alike.
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -47,6 +49,8 @@ from wav2vec2.checkpoint import training_state as ckpt
 from wav2vec2.checkpoint.model_dir import read_model_dir
 from wav2vec2.cli import main
 from wav2vec2.data.sampler import BucketBatchSampler
+from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.training.metrics import MetricsWriter
 
 # Every update validates, saves and prunes (keep_last=1), so a few updates pass every moment.
 EVERY_UPDATE = {"log_interval": 1, "valid_interval": 1, "save_interval": 1, "keep_last": 1,
@@ -304,6 +308,23 @@ def test_refused_checkpoint_write_stops_the_run_with_one_line(argv_for, tmp_path
     assert_stopped_at_3_then_resumes(
         out, argv_for, capsys, lambda: monkeypatch.setattr(model_dir, "save_file", real_save)
     )
+
+
+def test_refused_log_line_names_the_log(tmp_path, monkeypatch):
+    writer = MetricsWriter(tmp_path, tensorboard=False)
+    writer.write("train", 1, {"loss": 1.0})
+
+    def disk_full(text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(writer, "_file", SimpleNamespace(write=disk_full, close=lambda: None))
+    with pytest.raises(Wav2Vec2Error) as info:
+        writer.write("train", 2, {"loss": 0.5})
+    assert str(info.value) == (
+        f"{tmp_path / 'log.jsonl'}: cannot write (No space left on device); what was there "
+        "before is unchanged"
+    )
+    assert train_losses(tmp_path) == {1: 1.0}
 
 
 @pytest.fixture
