@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from wav2vec2 import SMALL, Wav2Vec2Model
-from wav2vec2.atomic import atomic_write, replace_dir, write_text_atomic
+from wav2vec2.atomic import atomic_dir, atomic_write, replace_dir, write_text_atomic
 from wav2vec2.checkpoint import training_state as ckpt
 from wav2vec2.data.sampler import BucketBatchSampler
 from wav2vec2.errors import Wav2Vec2Error
@@ -47,6 +47,21 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path):
         atomic_write(path, fail)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_a_file_refused_inside_a_folder_names_the_folder(tmp_path):
+    dest = tmp_path / "update_00000003"
+
+    def fail(tmp: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    # the file's own name is a temporary one that is gone by the time the user reads it
+    with pytest.raises(Wav2Vec2Error) as info, atomic_dir(dest) as tmp:
+        atomic_write(tmp / "model.safetensors", fail)
+    assert str(info.value) == (
+        f"{dest}: cannot write (No space left on device); what was there before is unchanged"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_replace_dir_swaps_and_puts_the_old_one_back_on_failure(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.faults import fault_point
 
 TMP_PREFIX = ".tmp-"  # every temporary name starts so; a sweep may delete what a killed run left
 
@@ -39,13 +40,21 @@ def _umask() -> int:
     return mask
 
 
-def write_failed(exc: OSError, path: str | Path) -> Wav2Vec2Error:
-    """The one message for a write the system refused (disk full, read-only, a folder where
-    a file goes, no permission): what failed and that nothing there was changed."""
+class WriteFailed(Wav2Vec2Error):
+    """A write the system refused (disk full, read-only, a folder where a file goes, no
+    permission): what failed and that nothing there was changed."""
+
+    def __init__(self, reason: str, path: str | Path) -> None:
+        super().__init__(f"cannot write ({reason}); what was there before is unchanged", path)
+        self.reason = reason
+
+
+def write_failed(exc: OSError, path: str | Path) -> WriteFailed:
+    """The one error for an ``OSError`` raised while writing ``path``."""
     reason = exc.strerror or str(exc)
     if exc.filename and Path(exc.filename) != Path(path) and exc.strerror:
         reason = f"{exc.strerror}: {exc.filename}"
-    return Wav2Vec2Error(f"cannot write ({reason}); what was there before is unchanged", path)
+    return WriteFailed(reason, path)
 
 
 def _make_parent(path: Path) -> None:
@@ -109,21 +118,34 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
         replace_dir(tmp, dest)
     except OSError as exc:
         raise write_failed(exc, dest) from None
+    except WriteFailed as exc:
+        # A file written atomically inside the folder failed: its name is a temporary one
+        # that is about to vanish, so the user is told about the folder they asked for.
+        if exc.path is not None and Path(exc.path).is_relative_to(tmp):
+            raise WriteFailed(exc.reason, dest) from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replace_dir(tmp: Path, dest: Path) -> None:
     """Put the complete folder ``tmp`` at ``dest``. An existing ``dest`` is moved aside
-    first, put back if the final rename fails, and deleted once the new one is in place."""
+    first, put back if the final rename fails (or Ctrl-C lands between the two), and deleted
+    once the new one is in place.
+
+    A folder cannot be renamed over a non-empty one, so there is a moment with no ``dest``:
+    a kill there leaves both versions under temporary names, which the next sweep deletes.
+    A caller whose ``dest`` must survive a crash has to be able to rebuild it (the trainer
+    re-marks ``checkpoints/best`` on resume)."""
     old = None
-    if dest.exists():
-        old = temp_path(dest)
-        dest.rename(old)
     try:
+        if dest.exists():
+            old = temp_path(dest)
+            dest.rename(old)
+        fault_point("swap")
         tmp.rename(dest)
     except BaseException:
-        if old is not None:
+        if old is not None and old.exists() and not dest.exists():
             old.rename(dest)
         raise
     if old is not None:

@@ -11,7 +11,8 @@ import torch
 from conftest import RF, write_wave
 
 from wav2vec2.audio import load_audio
-from wav2vec2.data.batching import TARGET_PAD, Batch, Collater
+from wav2vec2.data import batching
+from wav2vec2.data.batching import TARGET_PAD, Batch, Collater, SkippedBatch
 from wav2vec2.data.dataset import AudioDataset
 from wav2vec2.data.manifest import letters_from_words, write_labels, write_manifest
 from wav2vec2.errors import Wav2Vec2Error
@@ -150,7 +151,24 @@ def test_bad_files_are_dropped_with_a_warning(with_bad_files, caplog):
     assert batch.indices.tolist() == [0, 1]
     assert batch.dropped == (bad[0].path,)
     assert len(caplog.records) == 1 and "corrupt.wav" in caplog.records[0].getMessage()
-    assert collate(bad) is None  # the trainer skips the step
+    with caplog.at_level(logging.WARNING, logger="wav2vec2.data.batching"):
+        skipped = collate(bad)  # the trainer skips the step; the reasons come with it
+    assert isinstance(skipped, SkippedBatch)
+    assert skipped.errors == tuple(it.error for it in bad)
+    named = [r.getMessage() for r in caplog.records]
+    assert len(named) == 3 and "corrupt.wav" in named[0]  # each bad file is named once
+
+
+def test_bad_file_warnings_are_rate_limited(with_bad_files, caplog, monkeypatch):
+    monkeypatch.setattr(batching, "WARN_LIMIT", 2)
+    ds = AudioDataset(with_bad_files, min_valid_samples=RF, pad=False, seed=0)
+    collate = ds.collater()
+    bad = [ds[i] for i in (12, 13, 14)]
+    with caplog.at_level(logging.WARNING, logger="wav2vec2.data.batching"):
+        for _ in range(3):  # three epochs
+            collate(bad)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3 and "only the first 2 are named" in messages[-1]
 
 
 def test_speed_perturbation_is_drawn_per_item_and_epoch(corpus):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from conftest import RF
 
+from wav2vec2.data.batching import Batch
 from wav2vec2.data.dataset import AudioDataset
 from wav2vec2.data.loader import build_loader
 from wav2vec2.data.manifest import write_manifest
@@ -65,7 +66,7 @@ def test_bad_file_in_a_worker_is_dropped(tmp_path, corpus):
     entries = [(f"u{k:02d}.wav", n) for k, n in enumerate(lengths)] + [("corrupt.wav", 3000)]
     write_manifest(tmp_path / "bad.tsv", root, entries)
     out = batches(tmp_path / "bad.tsv", 2, epochs=(0,))
-    dropped = [p for b in out if b is not None for p in b.dropped]
+    dropped = [p for b in out if isinstance(b, Batch) for p in b.dropped]
     assert [p.rsplit("/", 1)[-1] for p in dropped] == ["corrupt.wav"]
-    seen = sorted(i for b in out if b is not None for i in b.indices.tolist())
+    seen = sorted(i for b in out if isinstance(b, Batch) for i in b.indices.tolist())
     assert seen == list(range(len(lengths)))  # everything else arrived

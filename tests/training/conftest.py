@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,6 +67,34 @@ def settings_file(tmp_path, tiny_model: bool = True, **extra) -> str:
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({**(TINY_MODEL if tiny_model else {}), **extra}))
     return str(path)
+
+
+def pretrain_argv(data, out, config, updates):
+    return ["pretrain", "--data", str(data), "--preset", "small", "--out", str(out),
+            "--max-updates", str(updates), "--config", config]  # fmt: skip
+
+
+def finetune_argv(data, init, out, updates, config):
+    return ["finetune", "--data", str(data), "--init", str(init), "--out", str(out),
+            "--preset", "10m", "--max-updates", str(updates), "--config", config]  # fmt: skip
+
+
+def train_losses(run_dir) -> dict[int, float]:
+    """{update: loss} of a run's logged training records."""
+    from wav2vec2.training.metrics import read_log
+
+    return {
+        r["update"]: r["loss"] for r in read_log(run_dir / "log.jsonl") if r["split"] == "train"
+    }
+
+
+def copy_corpus(corpus: Path, dest: Path) -> Path:
+    """A copy of ``corpus`` at ``dest`` whose manifests name the copy as their audio folder."""
+    shutil.copytree(corpus, dest)
+    for manifest in dest.glob("*.tsv"):
+        lines = manifest.read_text().splitlines()
+        manifest.write_text("\n".join([str(dest), *lines[1:]]) + "\n")
+    return dest
 
 
 # -- a tiny labeled set: each letter is a tone, words are separated by silence ----------------

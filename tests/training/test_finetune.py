@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from conftest import settings_file
+from conftest import finetune_argv, settings_file
 
 from wav2vec2.audio import load_audio
 from wav2vec2.cli import main
@@ -33,11 +33,6 @@ FT = {
     "model.masking.channel_prob": 0.0,
     "model.transformer.layerdrop": 0.0,
 }
-
-
-def finetune_argv(data, init, out, updates, config):
-    return ["finetune", "--data", str(data), "--init", str(init), "--out", str(out),
-            "--preset", "10m", "--max-updates", str(updates), "--config", config]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from conftest import DETERMINISTIC, settings_file
+from conftest import DETERMINISTIC, pretrain_argv, settings_file, train_losses
 from safetensors.torch import load_file
 
 from wav2vec2.cli import main
@@ -29,17 +29,6 @@ COMMON = {
     "optim.lr": 0.002,
     "schedule.warmup_updates": 2,
 }
-
-
-def pretrain_argv(data, out, config, updates):
-    return ["pretrain", "--data", str(data), "--preset", "small", "--out", str(out),
-            "--max-updates", str(updates), "--config", config]  # fmt: skip
-
-
-def train_losses(run_dir):
-    return {
-        r["update"]: r["loss"] for r in read_log(run_dir / "log.jsonl") if r["split"] == "train"
-    }
 
 
 def test_pretrain_writes_logs_checkpoints_and_plots(tiny_corpus, tmp_path):

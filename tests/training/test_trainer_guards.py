@@ -1,15 +1,20 @@
 """Non-finite updates are skipped and counted, then stop the run with a clear message;
-collapse warnings fire on the failure modes users hit."""
+collapse warnings fire on the failure modes users hit; a bad file is skipped, but a run that
+can read no audio at all (training or validation) stops at once with one error."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
-from conftest import settings_file
+from conftest import copy_corpus, finetune_argv, pretrain_argv, settings_file
 
 from wav2vec2.cli import main
 from wav2vec2.training.metrics import read_log
 from wav2vec2.training.tasks import PretrainTask
+
+CORRUPT = b"RIFF....WAVEnot really audio"
 
 SETTINGS = {
     "log_interval": 1,
@@ -71,15 +76,9 @@ def test_collapse_and_chance_warnings():
 
 @pytest.mark.parametrize("bad", ["corrupt", "empty"])
 def test_bad_training_file_is_skipped_not_fatal(tiny_corpus, tmp_path, bad, caplog):
-    import shutil
-
-    data = tmp_path / "data"
-    shutil.copytree(tiny_corpus, data)
-    lines = (data / "train.tsv").read_text().splitlines()
-    lines[0] = str(data)
-    victim = data / lines[1].split("\t")[0]
-    victim.write_bytes(b"" if bad == "empty" else b"RIFF....WAVEnot really audio")
-    (data / "train.tsv").write_text("\n".join(lines) + "\n")
+    data = copy_corpus(tiny_corpus, tmp_path / "data")
+    victim = data / audio_files(data / "train.tsv")[0]
+    victim.write_bytes(b"" if bad == "empty" else CORRUPT)
     (data / "valid.tsv").write_text(f"{data}\n")
     out = tmp_path / "run"
     argv = ["pretrain", "--data", str(data), "--out", str(out), "--max-updates", "8",
@@ -96,3 +95,75 @@ def test_bf16_autocast_trains(tiny_corpus, tmp_path):
     train = [r for r in read_log(out / "log.jsonl") if r["split"] == "train"]
     assert len(train) == 2 and all(r["skipped"] == 0 for r in train)
     assert all(r["loss"] == r["loss"] and r["loss"] < 20 for r in train)  # finite, sane
+
+
+def audio_files(manifest) -> list[str]:
+    return [line.split("\t")[0] for line in manifest.read_text().splitlines()[1:]]
+
+
+def no_audio_argv(verb, corpora, tmp_path, fault, subset="train"):
+    """The command line of a run on a copy of the corpus where ``subset`` has ``fault``."""
+    data = copy_corpus(corpora[verb], tmp_path / "data")
+    manifest = data / f"{subset}.tsv"
+    if fault == "all unreadable":
+        for name in audio_files(manifest):
+            (data / name).write_bytes(CORRUPT)
+    else:
+        root = "/nonexistent/audio" if fault == "root missing" else str(manifest)  # a file
+        lines = manifest.read_text().splitlines()
+        manifest.write_text("\n".join([root, *lines[1:]]) + "\n")
+    settings = {**SETTINGS, "valid_interval": 1}
+    if verb == "pretrain":
+        return pretrain_argv(data, tmp_path / "run", settings_file(tmp_path, **settings), 2)
+    config = settings_file(tmp_path, False, **settings, freeze_updates=0)
+    return finetune_argv(data, corpora["init"], tmp_path / "run", 2, config)
+
+
+@pytest.fixture
+def corpora(tiny_corpus, tone_corpus, tiny_pretrained):
+    return {"pretrain": tiny_corpus, "finetune": tone_corpus, "init": tiny_pretrained}
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err[-2000:]
+    return lines[0]
+
+
+# Before the fix these runs printed "skipping bad audio file" for ever at full CPU.
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("verb", ["pretrain", "finetune"])
+@pytest.mark.parametrize("fault", ["root missing", "root is a file", "all unreadable"])
+def test_training_with_no_readable_audio_stops_with_one_error(
+    verb, fault, corpora, tmp_path, capsys
+):
+    assert main(no_audio_argv(verb, corpora, tmp_path, fault)) == 2
+    line = one_line_error(capsys)
+    assert str(tmp_path / "data" / "train.tsv") in line
+    if fault == "root missing":
+        assert (
+            "no training audio can be read: the audio folder on its first line does "
+            "not exist: /nonexistent/audio" in line
+        )
+    elif fault == "root is a file":
+        assert "the audio folder on its first line is not a folder" in line
+    else:
+        # every file of the pass (those kept by the length filters), with the first's reason
+        assert re.search(r"no training audio could be read: (\d+) of \1 audio files in a full "
+                         r"pass were unreadable \(the first: ", line)  # fmt: skip
+        assert "unreadable audio" in line.split("(the first: ")[1]
+    assert not list((tmp_path / "run").glob("checkpoints/update_*"))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("fault", ["root missing", "all unreadable"])
+def test_validation_with_no_readable_audio_stops_with_one_error(fault, corpora, tmp_path, capsys):
+    assert main(no_audio_argv("pretrain", corpora, tmp_path, fault, subset="valid")) == 2
+    line = one_line_error(capsys)
+    assert str(tmp_path / "data" / "valid.tsv") in line
+    if fault == "root missing":
+        assert "no validation audio can be read" in line
+    else:
+        assert "no validation audio could be read: 4 of 4 audio files" in line

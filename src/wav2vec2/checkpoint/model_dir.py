@@ -10,6 +10,8 @@ so loading a model directory cannot execute code.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,13 +59,28 @@ def load_safetensors(path: Path) -> dict[str, Tensor]:
         raise Wav2Vec2Error(f"corrupt or truncated weights file ({exc})", path) from None
 
 
+def save_safetensors(tensors: dict[str, Tensor], path: Path) -> None:
+    """safetensors' ``save_file``, except that a write the system refuses (disk full, no
+    permission) raises the ``OSError`` it is: safetensors wraps it in a ``SafetensorError``
+    ("I/O error: No space left on device (os error 28)"), which ``atomic_write`` would pass on
+    as a traceback instead of one line naming the file."""
+    try:
+        save_file(tensors, str(path))
+    except SafetensorError as exc:
+        found = re.search(r"\(os error (\d+)\)", str(exc))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code)) from None
+
+
 def save_model_dir(model: Wav2Vec2Model, dest: str | Path, vocab: Vocabulary | None = None) -> Path:
     """Write config.json + model.safetensors (+ vocab.json), each file atomically."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.cfg.to_dict()}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(dest / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
+    atomic_write(dest / WEIGHTS_FILE, lambda p: save_safetensors(state, p))
     if vocab is not None:
         atomic_write(dest / VOCAB_FILE, vocab.save)
     write_text_atomic(dest / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")

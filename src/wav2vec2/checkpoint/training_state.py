@@ -9,8 +9,20 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/update_NNNNNNNN/`` holding
   hyper-parameters, Python/NumPy RNG states, the run config and the last metrics.
 
 It is written into a temporary directory and renamed into place, so a crash (even kill -9)
-never leaves a half-written checkpoint under a real name. Loading reads only JSON and
-safetensors, so it cannot execute code.
+never leaves a half-written checkpoint under a real name; an old checkpoint is renamed before
+it is deleted, for the same reason. Whatever a killed run left under a temporary name is swept
+when the next run starts (:func:`sweep_temp`). Loading reads only JSON and safetensors, so it
+cannot execute code.
+
+``checkpoints/best`` is a copy of one checkpoint's model files and ``trainer.json``, so it
+records which update it holds. The checkpoint that first reaches a new best metric records
+that update as ``best_update`` and is saved *before* ``best`` is copied from it: a crash in
+between leaves a state that names a best which ``best`` does not hold (or no ``best`` at all,
+if the crash fell between the two renames that replace it). That window needs no second
+atomic write to close, because it is repaired on resume (:func:`repair_best`): the only state
+that can disagree with ``best`` is the newest checkpoint's, with ``best_update`` equal to its
+own update (nothing is saved after it until ``best`` is in place, and pruning keeps the
+newest), and resume loads exactly that checkpoint, so the copy ``best`` needs is there to make.
 
 :func:`save_checkpoint` and :func:`load_checkpoint` take the same objects (model, optimizer,
 grad scaler, sampler), as icefall's pair does: one call saves them with the RNG states and the
@@ -28,18 +40,20 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
-from wav2vec2.atomic import TMP_PREFIX, atomic_dir, atomic_write
+from wav2vec2.atomic import TMP_PREFIX, atomic_dir, atomic_write, temp_path
 from wav2vec2.checkpoint.model_dir import (
     CONFIG_FILE,
     VOCAB_FILE,
     WEIGHTS_FILE,
     read_model_dir,
     save_model_dir,
+    save_safetensors,
 )
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.faults import fault_point
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.vocab import Vocabulary
 
@@ -66,6 +80,7 @@ class TrainerState:
     best_metric: float | None  # the task's best_key at the ``best`` checkpoint
     history: list[dict[str, float]]  # the last logged windows, for the health checks
     metrics: dict[str, float]  # the metrics this checkpoint was saved with
+    best_update: int | None = None  # the update ``best`` holds (None: none yet, or older runs)
 
 
 # -- RNG -----------------------------------------------------------------------------------
@@ -142,16 +157,14 @@ def save_checkpoint(
     run_config: dict[str, Any],
 ) -> Path:
     """Write ``checkpoints/update_N`` atomically and return its path."""
-    root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"{PREFIX}{state.update:08d}"
-    # re-saving the same update (e.g. after a resume) replaces it
-    with atomic_dir(final) as tmp:
+    final = checkpoint_dir(run_dir, state.update)
+    with atomic_dir(final) as tmp:  # re-saving the same update replaces it
         save_model_dir(model, tmp, vocab)
+        fault_point("checkpoint")
         opt_tensors, opt_meta = _optimizer_to_flat(optimizer)
         rng_tensors, rng_meta = _rng_state()
         tensors = {**opt_tensors, **rng_tensors}
-        atomic_write(tmp / TENSORS_FILE, lambda p: save_file(tensors, str(p)))
+        atomic_write(tmp / TENSORS_FILE, lambda p: save_safetensors(tensors, p))
         meta = {
             "update": state.update,
             "epoch": state.epoch,
@@ -159,6 +172,7 @@ def save_checkpoint(
             "scaler": scaler.state_dict() if scaler is not None else None,
             "bad_updates": state.bad_updates,
             "best_metric": state.best_metric,
+            "best_update": state.best_update,
             "extra": {"history": state.history, "metrics": state.metrics},
             "optimizer": opt_meta,
             "rng": rng_meta,
@@ -192,6 +206,7 @@ def load_checkpoint(
         best_metric=meta["best_metric"],
         history=list(extra.get("history", [])),
         metrics=extra.get("metrics", {}),
+        best_update=meta.get("best_update"),
     )
     model.load_state_dict(weights.state_dict)
     optimizer.load_state_dict(_optimizer_from_flat(tensors, meta["optimizer"]))
@@ -205,15 +220,39 @@ def load_checkpoint(
 # -- the run's checkpoints -----------------------------------------------------------------
 
 
+def checkpoint_dir(run_dir: Path, update: int) -> Path:
+    """Where the checkpoint of ``update`` lives: ``RUN_DIR/checkpoints/update_NNNNNNNN``."""
+    return run_dir / "checkpoints" / f"{PREFIX}{update:08d}"
+
+
 def mark_best(run_dir: Path, checkpoint: Path) -> Path:
     """Copy a checkpoint's model files to ``checkpoints/best`` (atomically replaced)."""
-    root = run_dir / "checkpoints"
-    best = root / BEST
+    best = run_dir / "checkpoints" / BEST
     with atomic_dir(best) as tmp:
         for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, STATE_FILE):
             if (checkpoint / name).exists():
                 shutil.copy2(checkpoint / name, tmp / name)
+        fault_point("best")
     return best
+
+
+def held_by_best(run_dir: Path) -> int | None:
+    """The update whose model ``checkpoints/best`` holds; None when there is no ``best``. (It
+    is only ever put in place whole, so if its ``trainer.json`` is there, so is the rest.)"""
+    try:
+        return json.loads((run_dir / "checkpoints" / BEST / STATE_FILE).read_text())["update"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def repair_best(run_dir: Path, state: TrainerState) -> Path | None:
+    """Make ``best`` hold ``state.best_update`` again after a crash between saving that
+    checkpoint and copying it (see the module docstring); returns ``best`` when it was
+    re-made. ``state`` is the newest checkpoint's, just loaded."""
+    if state.best_update is None or held_by_best(run_dir) == state.best_update:
+        return None
+    source = checkpoint_dir(run_dir, state.best_update)
+    return mark_best(run_dir, source) if source.is_dir() else None
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -225,7 +264,25 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def prune(run_dir: Path, keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` checkpoints (0: keep all). Each is renamed to
+    a temporary name first, so a crash mid-delete never leaves half a checkpoint under a real
+    name, where a resume or a user could take it for a whole one."""
     for old in list_checkpoints(run_dir)[:-keep_last] if keep_last > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
-    for stale in (run_dir / "checkpoints").glob(f"{TMP_PREFIX}*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
+        doomed = temp_path(old)
+        try:
+            old.rename(doomed)
+        except OSError:
+            continue  # not ours to delete after all (permissions): it stays whole
+        fault_point("prune")
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def sweep_temp(run_dir: Path) -> None:
+    """Delete what a killed run left under a temporary name in RUN_DIR and its checkpoints.
+    Call it while this run has no write under way: every temporary name is then a dead run's."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for stale in folder.glob(f"{TMP_PREFIX}*") if folder.is_dir() else ():
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)

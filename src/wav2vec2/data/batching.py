@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from torch import Tensor
 log = logging.getLogger(__name__)
 
 TARGET_PAD = -100  # transformers' label padding; CTC reads target_lengths, not this value
+# Bad files named in warnings per collater (so per worker process); each is named once. A
+# corpus whose every file is missing would otherwise print one line per file per epoch.
+WARN_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -95,25 +98,35 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class SkippedBatch:
+    """What the collater returns in place of a batch whose every item was bad: the reasons
+    travel with it (from a worker process too), so a run that can read nothing can say why."""
+
+    errors: tuple[str, ...]  # one line per item, naming the file
+
+
+@dataclass(frozen=True)
 class Collater:
-    """``collate_fn`` for the DataLoader: list of :class:`Item` -> :class:`Batch` or None.
+    """``collate_fn`` for the DataLoader: list of :class:`Item` -> :class:`Batch`, or a
+    :class:`SkippedBatch` when every item is bad (the trainer skips that step).
 
     Bad items are dropped with a one-line warning naming the file (logged by the process that
-    collates, a worker when ``num_workers > 0``) and listed in ``Batch.dropped``. When every
-    item is bad it returns None: the trainer skips that step.
+    collates, a worker when ``num_workers > 0``; each file once, at most ``WARN_LIMIT``) and
+    listed in ``Batch.dropped``.
     """
 
     pad: bool  # False: crop to the shortest (pretraining); True: pad to the longest
     seed: int
+    _warned: set[str] = field(default_factory=set, compare=False, repr=False)
 
-    def __call__(self, items: list[Item]) -> Batch | None:
+    def __call__(self, items: list[Item]) -> Batch | SkippedBatch:
         good = [it for it in items if it.wave is not None]
-        dropped = tuple(it.path for it in items if it.wave is None)
-        for it in items:
-            if it.wave is None:
-                log.warning("skipping bad audio file: %s", it.error or it.path)
+        bad = [it for it in items if it.wave is None]
+        for it in bad:
+            self._warn(it)
         if not good:
-            return None
+            return SkippedBatch(tuple(it.error or it.path for it in bad))
+        dropped = tuple(it.path for it in bad)
         sizes = [int(it.wave.shape[0]) for it in good]
         width = max(sizes) if self.pad else min(sizes)
         waveforms = torch.zeros(len(good), width, dtype=torch.float32)
@@ -132,6 +145,17 @@ class Collater:
             for row, it in enumerate(good):
                 targets[row, : len(it.target)] = it.target
         return Batch(waveforms, lengths, indices, targets, target_lengths, dropped)
+
+    def _warn(self, item: Item) -> None:
+        # A bad file stays bad: name it the first time only (every epoch reads it again).
+        if item.path in self._warned or len(self._warned) > WARN_LIMIT:
+            return
+        self._warned.add(item.path)
+        if len(self._warned) > WARN_LIMIT:
+            log.warning("more bad audio files are being skipped; only the first %d are named",
+                        WARN_LIMIT)  # fmt: skip
+        else:
+            log.warning("skipping bad audio file: %s", item.error or item.path)
 
 
 def crop_offset(seed: int, epoch: int, index: int, slack: int, stream: int = 0) -> int:

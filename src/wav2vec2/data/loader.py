@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from wav2vec2.data.batching import Batch, Item
+from wav2vec2.data.batching import Batch, Item, SkippedBatch
 from wav2vec2.data.dataset import AudioDataset
 from wav2vec2.data.sampler import BucketBatchSampler
 
@@ -38,15 +38,17 @@ def build_loader(
     sampler: BucketBatchSampler,
     *,
     num_workers: int,
-    collate: Callable[[list[Item]], Batch | None] | None = None,
+    collate: Callable[[list[Item]], Batch | SkippedBatch] | None = None,
     prefetch_factor: int = 2,
     pin_memory: bool | None = None,
 ) -> DataLoader:
-    """A DataLoader over ``sampler``'s batches of ``dataset``, yielding ``Batch`` or None.
+    """A DataLoader over ``sampler``'s batches of ``dataset``, yielding ``Batch`` or
+    ``SkippedBatch``.
 
     Each ``iter(loader)`` covers the sampler's current epoch from its saved position; call
     ``sampler.set_epoch`` between epochs and ``sampler.advance()`` per consumed batch.
-    None comes back for a batch whose files were all bad: skip it (but still advance).
+    A ``SkippedBatch`` comes back for a batch whose files were all bad: skip it (but still
+    advance).
 
     Args:
         num_workers: loader processes (0 loads in this process, for debugging).

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from wav2vec2.atomic import write_text_atomic
+from wav2vec2.atomic import write_failed, write_text_atomic
 
 LOG_FILE = "log.jsonl"
 
@@ -35,7 +35,10 @@ class MetricsWriter:
 
     def write(self, split: str, update: int, values: dict[str, Any]) -> None:
         record = {"split": split, "update": update, **values}
-        self._file.write(json.dumps(record) + "\n")
+        try:
+            self._file.write(json.dumps(record) + "\n")
+        except OSError as exc:  # disk full: one line naming the log (a torn line is ignored)
+            raise write_failed(exc, self.path) from None
         if self._tb is not None:
             for key, value in values.items():
                 if isinstance(value, int | float) and math.isfinite(value):

@@ -23,6 +23,7 @@ from wav2vec2.data.sampler import BucketBatchSampler
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.training.config import RunConfig
+from wav2vec2.training.data_guard import check_audio_root
 from wav2vec2.training.distributed import DistEnv, init_from_env, shutdown
 from wav2vec2.training.tasks import Task
 from wav2vec2.training.trainer import DataSource, FitResult, Trainer, resolve_device
@@ -96,6 +97,7 @@ def data_source(
         seed=run.train.seed,
         speed_factors=d.speed_perturb if train else (),
     )
+    check_audio_root(dataset.root, manifest, "training" if train else "validation")
     if len(dataset) == 0:
         if train:
             raise Wav2Vec2Error("no usable utterances (all too short, too long or bad)", manifest)
@@ -117,7 +119,7 @@ def data_source(
             )
         return None
     loader = build_loader(dataset, sampler, num_workers=d.num_workers)
-    return DataSource(loader, sampler)
+    return DataSource(loader, sampler, manifest)
 
 
 def train_run(

@@ -25,8 +25,10 @@ from tqdm import tqdm
 
 from wav2vec2.checkpoint import training_state as ckpt
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.faults import fault_point
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.training.config import RunConfig
+from wav2vec2.training.data_guard import PassTally
 from wav2vec2.training.distributed import DistEnv, all_reduce_sums, barrier
 from wav2vec2.training.metrics import MetricsWriter
 from wav2vec2.training.schedule import learning_rate
@@ -50,8 +52,9 @@ class _TaskModule(nn.Module):
 class DataSource:
     """A loader over a sampler; the trainer tracks the sampler's position."""
 
-    loader: Any  # iterable of Batch | None (None: every item of the batch was unreadable)
+    loader: Any  # iterable of Batch | SkippedBatch (every item of the batch was unreadable)
     sampler: Any  # BucketBatchSampler
+    manifest: Path | None = None  # named when none of its audio can be read
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,16 @@ class Trainer:
         self.update = 0
         self.bad_updates = 0
         self.best_metric: float | None = None
+        self.best_update: int | None = None  # the update ``best`` holds
         self.history: list[dict[str, float]] = []
         self.last_checkpoint: Path | None = None
 
     # -- resume -------------------------------------------------------------------------------
     def resume(self) -> bool:
-        """Continue from the newest checkpoint in RUN_DIR, if any."""
+        """Continue from the newest checkpoint in RUN_DIR, if any, first clearing what a killed
+        run left behind: temporary files, and a ``best`` that lags the saved state."""
+        if self.env.is_main:
+            ckpt.sweep_temp(self.run_dir)
         found = ckpt.list_checkpoints(self.run_dir)
         if not found:
             return False
@@ -149,28 +156,38 @@ class Trainer:
             last, self.model, self.optimizer, self.scaler, self.train_data.sampler
         )
         self.update, self.bad_updates, self.best_metric = s.update, s.bad_updates, s.best_metric
+        self.best_update = s.best_update
         self.history = s.history
         self.last_checkpoint = last
+        if self.env.is_main:
+            with self._stop_if_unwritable():
+                ckpt.repair_best(self.run_dir, s)
         return True
 
     # -- batches ------------------------------------------------------------------------------
     def _batches(self) -> Iterator[tuple[Any, int]]:
-        """Yield (batch, seed) forever, moving through epochs; skips all-bad batches."""
+        """Yield (batch, seed) forever, moving through epochs; skips all-bad batches, and stops
+        the run when a whole epoch has nothing else (see ``data_guard``)."""
         sampler = self.train_data.sampler
         while True:
             if len(sampler) == 0:  # epoch finished
                 sampler.set_epoch(sampler.epoch + 1)
                 if len(sampler) == 0:
                     raise Wav2Vec2Error("the training set yields no batches")
+            # An epoch resumed midway is not a full pass: only one from its start is judged.
+            tally = PassTally("training", self.train_data.manifest)
+            full_pass = sampler.position == 0
             for batch in self.train_data.loader:
                 position = sampler.position
                 sampler.advance(1)
-                if batch is None:
+                if not tally.count(batch):
                     continue
                 yield (
                     batch,
                     batch_seed(self.cfg.seed, sampler.epoch, sampler.global_batch_index(position)),
                 )
+            if full_pass:
+                tally.check()
 
     # -- one update ---------------------------------------------------------------------------
     def _forward(self, batch, seed: int, valid: bool = False) -> StepOutput:
@@ -250,13 +267,15 @@ class Trainer:
         self.module.eval()
         sums: dict[str, float] = {}
         sampler = self.valid_data.sampler
+        tally = PassTally("validation", self.valid_data.manifest)
         for position, batch in enumerate(self.valid_data.loader):
-            if batch is None:
+            if not tally.count(batch):
                 continue
             seed = batch_seed(self.cfg.seed + 1, 0, sampler.global_batch_index(position))
             out = self._forward(batch, seed, valid=True)
             for k, v in out.stats.items():
                 sums[k] = sums.get(k, 0.0) + v
+        tally.check()
         sums = all_reduce_sums(sums, self.env) if sums or self.env.enabled else sums
         return self.task.summarize(sums) if sums else None
 
@@ -272,15 +291,30 @@ class Trainer:
                 best_metric=self.best_metric,
                 history=self.history[-20:],
                 metrics=metrics or {},
+                best_update=self.best_update,
             )
-            path = ckpt.save_checkpoint(
-                self.run_dir, self.model, self.optimizer, self.scaler, sampler, state,
-                vocab=self.vocab, run_config=self.run.to_dict(),
-            )  # fmt: skip
+            with self._stop_if_unwritable():
+                path = ckpt.save_checkpoint(
+                    self.run_dir, self.model, self.optimizer, self.scaler, sampler, state,
+                    vocab=self.vocab, run_config=self.run.to_dict(),
+                )  # fmt: skip
             ckpt.prune(self.run_dir, self.cfg.keep_last)
             self.last_checkpoint = path
         barrier(self.env)
         return path
+
+    @contextlib.contextmanager
+    def _stop_if_unwritable(self) -> Iterator[None]:
+        """A checkpoint that cannot be written (disk full, no permission) stops the run with
+        one line saying so and where to resume from; what was saved before is untouched."""
+        try:
+            yield
+        except Wav2Vec2Error as exc:
+            where = self.last_checkpoint or "the start"
+            raise TrainingStopped(
+                f"{exc}. Training stopped at update {self.update}; once that is fixed, re-run "
+                f"the same command to resume from {where}"
+            ) from None
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self) -> FitResult:
@@ -301,6 +335,7 @@ class Trainer:
             while self.update < self.cfg.max_updates:
                 micro = [next(batches) for _ in range(self.cfg.optim.update_freq)]
                 metrics = self.train_update(micro)
+                fault_point("update")
                 window.add(metrics)
                 bar.update(1)
                 bar.set_postfix(self.task.progress(metrics))
@@ -315,7 +350,8 @@ class Trainer:
                 if self.update % self.cfg.save_interval == 0 or end or valid is not None:
                     best_path = self._save_and_mark_best(valid, metrics) or best_path
         except KeyboardInterrupt:
-            if self.update > 0:
+            saved = self.last_checkpoint == ckpt.checkpoint_dir(self.run_dir, self.update)
+            if self.update > 0 and not saved:  # replacing a saved one would risk it for nothing
                 self.save(metrics)
             raise
         finally:
@@ -370,10 +406,13 @@ class Trainer:
             self.best_metric is None or valid[self.task.best_key] < self.best_metric
         )
         if improved:
-            self.best_metric = valid[self.task.best_key]
+            self.best_metric, self.best_update = valid[self.task.best_key], self.update
+        # The state saying "best is this update" lands first, then the copy; a crash between
+        # them is repaired on resume (checkpoint.training_state explains why that suffices).
         path = self.save(valid or metrics)
         if improved and path is not None:
-            return ckpt.mark_best(self.run_dir, path)
+            with self._stop_if_unwritable():
+                return ckpt.mark_best(self.run_dir, path)
         return None
 
     def _check_bad_updates(self, bar) -> None:
