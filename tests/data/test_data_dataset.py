@@ -8,8 +8,8 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import RF, write_wave
 
+from data_support import RF, write_wave
 from wav2vec2.audio import load_audio
 from wav2vec2.data import batching
 from wav2vec2.data.batching import TARGET_PAD, Batch, Collater, SkippedBatch

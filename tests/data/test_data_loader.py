@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from conftest import RF
 
+from data_support import RF
 from wav2vec2.data.batching import Batch
 from wav2vec2.data.dataset import AudioDataset
 from wav2vec2.data.loader import build_loader

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import write_wave
 
+from data_support import write_wave
 from wav2vec2.cli import main
 from wav2vec2.data.manifest import read_manifest
 

@@ -32,7 +32,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import (
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from training_support import (
     DETERMINISTIC,
     TINY_MODEL,
     finetune_argv,
@@ -40,9 +43,6 @@ from conftest import (
     settings_file,
     train_losses,
 )
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-
 from wav2vec2 import SMALL, Wav2Vec2Model, faults
 from wav2vec2.checkpoint import model_dir
 from wav2vec2.checkpoint import training_state as ckpt

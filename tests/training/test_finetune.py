@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from conftest import finetune_argv, settings_file
 
+from training_support import finetune_argv, settings_file
 from wav2vec2.audio import load_audio
 from wav2vec2.cli import main
 from wav2vec2.config import SMALL

@@ -11,9 +11,9 @@ import time
 
 import pytest
 import torch
-from conftest import DETERMINISTIC, pretrain_argv, settings_file, train_losses
 from safetensors.torch import load_file
 
+from training_support import DETERMINISTIC, pretrain_argv, settings_file, train_losses
 from wav2vec2.cli import main
 from wav2vec2.training.metrics import read_log
 

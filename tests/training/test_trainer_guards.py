@@ -8,8 +8,8 @@ import re
 
 import pytest
 import torch
-from conftest import copy_corpus, finetune_argv, pretrain_argv, settings_file
 
+from training_support import copy_corpus, finetune_argv, pretrain_argv, settings_file
 from wav2vec2.cli import main
 from wav2vec2.training.metrics import read_log
 from wav2vec2.training.tasks import PretrainTask
