@@ -9,6 +9,7 @@ import kenlm
 import pytest
 import torch
 
+from full_disk import NO_SPACE, fill, no_space_under, snapshot, tmpfs
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
@@ -145,3 +146,52 @@ def test_read_info_only_for_a_complete_lm(lm_dir, tmp_path):
     info = read_info(lm_dir)
     assert info is not None and info.order == 3 and info.vocabulary == 11
     assert read_info(tmp_path) is None  # no model, no lexicon
+
+
+def build(text, out, order: int = 3) -> list[str]:
+    return ["lm", "build", str(text), "--out", str(out), "--order", str(order)]
+
+
+def test_build_replaces_only_its_own_files(tmp_path, capsys):
+    (tmp_path / "text.txt").write_text("\n".join(TEXT) + "\n")
+    lm = tmp_path / "lm"
+    assert main(build(tmp_path / "text.txt", lm)) == 0
+    # Files someone put beside an LM (notes, an ARPA of their own) are not the build's.
+    (lm / "notes.txt").write_text("mine")
+    (lm / "lm.arpa").write_text("their own ARPA")
+    assert main(build(tmp_path / "text.txt", lm, order=2)) == 0
+    assert read_info(lm).order == 2
+    assert (lm / "notes.txt").read_text() == "mine"
+    assert (lm / "lm.arpa").read_text() == "their own ARPA"
+    assert sorted(p.name for p in lm.iterdir()) == [
+        "lexicon.txt", "lm.arpa", "lm.bin", "lm.json", "notes.txt",
+    ]  # fmt: skip
+
+
+def test_build_on_a_full_disk_keeps_the_old_lm(tmp_path, capsys, monkeypatch):
+    (tmp_path / "text.txt").write_text("\n".join(TEXT) + "\n")
+    lm = tmp_path / "disk" / "lm"
+    assert main(build(tmp_path / "text.txt", lm)) == 0
+    (lm / "notes.txt").write_text("mine")
+    before = snapshot(lm)
+    capsys.readouterr()
+    no_space_under(monkeypatch, tmp_path / "disk")
+    assert main(build(tmp_path / "text.txt", lm, order=2)) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"{lm / 'lexicon.txt'}: cannot write ({NO_SPACE}); what was there before" in err
+    assert snapshot(lm) == before and read_info(lm).order == 3
+
+
+def test_build_on_a_real_full_disk_keeps_the_old_lm(tmp_path, capsys):
+    (tmp_path / "text.txt").write_text("\n".join(TEXT) + "\n")
+    with tmpfs(tmp_path / "disk", size="1m") as disk:
+        assert main(build(tmp_path / "text.txt", disk / "lm")) == 0
+        before = snapshot(disk)
+        capsys.readouterr()
+        fill(disk)
+        assert main(build(tmp_path / "text.txt", disk / "lm", order=2)) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith(f"wav2vec2 lm: error: {disk}")
+        assert NO_SPACE in err and ".tmp-" not in err
+        assert snapshot(disk) == before and read_info(disk / "lm").order == 3

@@ -224,7 +224,10 @@ def atomic_files(folder: str | Path) -> Iterator[Path]:
         for name in names:  # all checked before any is moved: none or all land
             check_file_dest(folder / name)
         for name in names:
-            os.replace(stage / name, folder / name)
+            try:
+                os.replace(stage / name, folder / name)
+            except OSError as exc:
+                raise write_failed(exc, folder / name) from None
         done = True
     except OSError as exc:
         raise _public(write_failed(exc, exc.filename or folder), stage, folder) from None

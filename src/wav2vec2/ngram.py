@@ -89,7 +89,8 @@ def _run(cmd: list[str], out_dir: Path, stage: Path, **kw) -> None:
     proc = subprocess.run(cmd, stderr=subprocess.PIPE, **kw)
     if proc.returncode != 0:
         last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["(no output)"])[-1]
-        last = last.replace(str(stage), str(out_dir))
+        for form in (str(stage.resolve()), str(stage)):  # as the tool or the user gave it
+            last = last.replace(form, str(out_dir))
         raise Wav2Vec2Error(
             f"{Path(cmd[0]).name} failed: {last}; nothing in the LM directory was changed",
             out_dir,
