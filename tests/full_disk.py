@@ -62,10 +62,11 @@ def fill(disk: Path) -> None:
             assert exc.errno == errno.ENOSPC, exc
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under FOLDER and its bytes (the filler left out): what must not change."""
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file under FOLDER with its bytes, and every folder (None): what must not change,
+    temporary leftovers included. The filler is left out."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
+        p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "filler"
+        if p.name != "filler"
     }
