@@ -14,7 +14,7 @@ from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.ngram import lm_files, read_info, read_lexicon
+from wav2vec2.ngram import _reason, lm_files, read_info, read_lexicon
 from wav2vec2.vocab import Vocabulary
 
 TEXT = [
@@ -192,6 +192,23 @@ def test_build_on_a_real_full_disk_keeps_the_old_lm(tmp_path, capsys):
         fill(disk)
         assert main(build(tmp_path / "text.txt", disk / "lm", order=2)) == 2
         err = capsys.readouterr().err
-        assert len(err.strip().splitlines()) == 1 and err.startswith(f"wav2vec2 lm: error: {disk}")
-        assert NO_SPACE in err and ".tmp-" not in err
-        assert snapshot(disk) == before and read_info(disk / "lm").order == 3
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"wav2vec2 lm: error: {disk}"), err
+        assert NO_SPACE in err and ".tmp-" not in err, err
+        assert snapshot(disk) == before, err
+        assert read_info(disk / "lm").order == 3
+
+
+def test_a_kenlm_failure_is_told_by_its_reason_not_its_last_line():
+    # lmplz's threads may print after the exception: the reason is found, not taken last.
+    stderr = (
+        b"=== 1/5 Counting and sorting n-grams ===\n"
+        b"util/file.cc:228 in void util::WriteOrThrow(int, const void*, std::size_t) threw "
+        b"FDException because `ret < 1'.\n"
+        b"No space left on device in /x/kenlm/zxtrS2 (deleted) while writing 15260 bytes\n"
+        b"Last input should have been poison.  The program should end soon with an error.\n"
+    )
+    assert _reason(stderr) == "No space left on device in /x/kenlm/zxtrS2 (deleted) while " + (
+        "writing 15260 bytes"
+    )
+    assert _reason(b"progress\nplain last line\n") == "plain last line"

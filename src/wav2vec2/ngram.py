@@ -83,16 +83,29 @@ def read_lexicon(path: Path) -> list[tuple[str, list[str]]]:
     return entries
 
 
+def _reason(stderr: bytes) -> str:
+    """Why a KenLM tool stopped. Its exceptions print ``FILE:LINE in FUNCTION threw
+    FDException because `ret < 1'.`` and, on the next line, the message ("No space left on
+    device in ... while writing 15260 bytes"); threads may print other lines after it, so
+    the message is looked for rather than taken from the end."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
+    lines = [line for line in lines if line] or ["(no output)"]
+    threw = [i for i, line in enumerate(lines) if " threw " in line]
+    if not threw:
+        return lines[-1]
+    return lines[threw[-1] + 1] if threw[-1] + 1 < len(lines) else lines[threw[-1]]
+
+
 def _run(cmd: list[str], out_dir: Path, stage: Path, **kw) -> None:
-    """Run a KenLM tool; on failure, a one-line error naming OUT_DIR with the tool's last
-    line of stderr (paths in the temporary stage given as OUT_DIR's)."""
+    """Run a KenLM tool; on failure, a one-line error naming OUT_DIR with the tool's reason,
+    paths in the temporary stage given as OUT_DIR's."""
     proc = subprocess.run(cmd, stderr=subprocess.PIPE, **kw)
     if proc.returncode != 0:
-        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["(no output)"])[-1]
+        reason = _reason(proc.stderr)
         for form in (str(stage.resolve()), str(stage)):  # as the tool or the user gave it
-            last = last.replace(form, str(out_dir))
+            reason = reason.replace(form, str(out_dir))
         raise Wav2Vec2Error(
-            f"{Path(cmd[0]).name} failed: {last}; nothing in the LM directory was changed",
+            f"{Path(cmd[0]).name} failed: {reason}; nothing in the LM directory was changed",
             out_dir,
         )
 
