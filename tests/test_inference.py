@@ -12,6 +12,7 @@ from bad_audio import corrupt_flac
 from full_disk import NO_SPACE, fill, no_space_under, snapshot, tmpfs
 from hf_reference import make_ctc, save_with_processor
 from wav2vec2 import Wav2Vec2Inference
+from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.evaluation import evaluate
@@ -100,6 +101,10 @@ def test_evaluate_skips_corrupt_and_too_short_audio_and_counts_them(
     assert "corrupt.flac: unreadable audio" in err and "short.wav: audio is too short" in err
     summary = json.loads(result.summary_path.read_text())
     assert summary["skipped"] == 2 and len(summary["failed"]) == 2
+    # The command's own line says so too.
+    args = ["evaluate", engine.source, "--data", str(tmp_path), "--out", str(tmp_path / "cli")]
+    assert main(args) == 0
+    assert "(1 utterances, 2 skipped (listed in the summary))" in capsys.readouterr().out
 
 
 def test_evaluate_refuses_outputs_in_the_way_before_running(engine, labeled, tmp_path):

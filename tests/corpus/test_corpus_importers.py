@@ -290,6 +290,11 @@ def test_outputs_in_the_way_are_refused_and_nothing_is_written(tmp_path: Path) -
         import_tsv(tsv, tmp_path / "out", replace=True)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["train.ltr"]
     assert (tmp_path / "file").read_text() == "x"
+    # The input itself, where the split would go: refused even with --replace.
+    before = tsv.read_bytes()
+    with pytest.raises(Wav2Vec2Error, match="list.tsv: is the input: split 'list' would be"):
+        import_tsv(tsv, tmp_path, name="list", replace=True)
+    assert tsv.read_bytes() == before
 
 
 def test_an_import_on_a_full_disk_keeps_what_was_there(

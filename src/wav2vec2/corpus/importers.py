@@ -339,6 +339,8 @@ def import_tsv(
         raise Wav2Vec2Error("no such file", tsv) from None
     except OSError as exc:
         raise Wav2Vec2Error(f"cannot read ({exc.strerror or exc})", tsv) from None
+    if tsv in {dest / f"{name}{suffix}" for suffix in SPLIT_SUFFIXES}:
+        raise Wav2Vec2Error(f"is the input: split {name!r} would be written over it", tsv)
     _check_dest(dest, [name], replace)
     root = Path(audio_root).resolve() if audio_root else tsv.parent
     report = ImportReport(dest)
