@@ -158,13 +158,15 @@ def write_npy_atomic(path: str | Path, array) -> None:
     of the same bytes raises ENOSPC, which :func:`write_failed` names."""
     import numpy as np
 
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array)
+    if not array.flags.c_contiguous:  # (ascontiguousarray would also make a 0-d array 1-d)
+        array = np.ascontiguousarray(array)
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             header = np.lib.format.header_data_from_array_1_0(array)
             np.lib.format.write_array_header_1_0(f, header)
-            f.write(memoryview(array).cast("B"))
+            f.write(array.reshape(-1).view(np.uint8).data)  # the data as bytes, no copy
 
     atomic_write(path, write)
 
@@ -236,7 +238,10 @@ def atomic_files(folder: str | Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         if created and not done:
-            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                folder.rmdir()  # only if empty: never delete what another writer put there
+            except OSError:
+                pass
 
 
 def _public(exc: Wav2Vec2Error, tmp: Path, dest: Path) -> Wav2Vec2Error:
