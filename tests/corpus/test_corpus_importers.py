@@ -242,7 +242,7 @@ def test_a_bad_byte_costs_its_line_only(tmp_path: Path) -> None:
     tsv.write_bytes(b"".join(lines))
     report = import_tsv(tsv, tmp_path / "out")
     assert read_labels(tmp_path / "out" / "train.wrd") == ["ONE", "THREE"]
-    assert report.skipped == [(f"{tsv}:2", "not UTF-8 text (byte 0xff at column 15)")]
+    assert report.skipped == [(f"{tsv}:2", "not UTF-8 text: byte 0xff at column 15")]
 
 
 def test_a_chapter_without_transcripts_is_reported(libri: Path, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from wav2vec2.atomic import atomic_files, check_dir_dest, write_text_atomic
+from wav2vec2.atomic import atomic_files, check_dir_dest, check_file_dest, write_text_atomic
 from wav2vec2.audio import SAMPLE_RATE, load_audio
 from wav2vec2.corpus.normalize import normalize_transcript
 from wav2vec2.corpus.writer import ALPHABET
@@ -148,12 +148,13 @@ def _collect(lines: Iterable[_Line], report: ImportReport) -> list[_Entry]:
 
 
 def _check_dest(dest: Path, names: Iterable[str], replace: bool) -> None:
-    """Refuse, before any audio is decoded, a DEST that is a file or that already holds one
-    of the splits (unless REPLACE): its labels may be what a model was fine-tuned on."""
+    """Refuse, before any audio is decoded, a DEST that is a file, a folder where one of
+    the files goes, or one of the splits already there (unless REPLACE): its labels may be
+    what a model was fine-tuned on."""
     check_dir_dest(dest)
-    if replace:
-        return
-    for name in names:
+    for file in (DICT_NAME, REPORT_NAME, *(f"{n}{s}" for n in names for s in SPLIT_SUFFIXES)):
+        check_file_dest(dest / file)
+    for name in names if not replace else ():
         found = [f"{name}{s}" for s in SPLIT_SUFFIXES if (dest / f"{name}{s}").exists()]
         if found:
             raise Wav2Vec2Error(
@@ -359,7 +360,7 @@ def _tsv_lines(
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             bad = f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
-            yield _Line(where, f"not UTF-8 text ({bad})")
+            yield _Line(where, f"not UTF-8 text: {bad}")
             continue
         if number == 1:
             line = line.removeprefix("\ufeff")  # the byte-order mark some editors write

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from wav2vec2.atomic import atomic_files, check_dir_dest
+from wav2vec2.atomic import atomic_files, check_dir_dest, check_file_dest
 from wav2vec2.audio import SAMPLE_RATE, audio_info, load_audio
 from wav2vec2.config import FeatureEncoderConfig
 from wav2vec2.data.manifest import write_manifest
@@ -100,9 +100,12 @@ def probe(path: Path, rel: str) -> AudioEntry | str:
 
 
 def check_dest(dest: Path) -> None:
-    """Refuse a DEST that is a file, or whose train/valid split has labels: a new manifest
-    there would no longer match its ``.wrd``/``.ltr`` lines."""
+    """Refuse a DEST that is a file, holds a folder where a manifest goes, or whose
+    train/valid split has labels: a new manifest there would no longer match its
+    ``.wrd``/``.ltr`` lines."""
     check_dir_dest(dest)
+    for name in ("train.tsv", "valid.tsv"):
+        check_file_dest(dest / name)
     labels = [f"{s}{x}" for s in ("train", "valid") for x in (".wrd", ".ltr")]
     found = [name for name in labels if (dest / name).exists()]
     if found:
