@@ -298,7 +298,7 @@ def import_librispeech(
             if any(child.glob("*/*/*.trans.txt")):
                 folders[child.name] = child
             elif any(p.suffix in AUDIO_EXTENSIONS for p in child.glob("*/*/*")):
-                report.skip(child, "no transcript file in any chapter: split not imported")
+                report.skip(child, "no transcript file: split not imported (no chapter has one)")
         if name is not None and folders:
             raise Wav2Vec2Error("--name applies only to a single split folder", path)
     if not folders:
