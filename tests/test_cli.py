@@ -1,4 +1,5 @@
-"""The console command end to end: info, features, transcribe, convert, and its errors."""
+"""The console command end to end: info, features, transcribe, convert, and its errors
+(a full disk and outputs in the way included)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import soundfile as sf
 import torch
 import transformers
 
+from full_disk import NO_SPACE, fill, no_space_under, snapshot, tmpfs
 from hf_reference import make_ctc, save_with_processor
 from wav2vec2.audio import load_audio
 from wav2vec2.cli import main
@@ -156,6 +158,112 @@ def test_model_errors_are_one_line(capsys, tmp_path, hf_dir, case, message):
     code, out, err = run(capsys, "info", target)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err and case in err
+
+
+def one_line_error(code: int, out: str, err: str, *parts: str) -> None:
+    """Exit status 2, nothing on stdout, one line on stderr holding every part."""
+    assert code == 2 and out == "", (out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in err, err
+
+
+def test_convert_never_writes_over_its_source(capsys, tmp_path, hf_dir):
+    ours = tmp_path / "ours"
+    assert run(capsys, "convert", hf_dir[0], ours)[0] == 0
+    theirs, mine = snapshot(hf_dir[0]), snapshot(ours)
+    for src, dest in ((ours, ours), (hf_dir[0], hf_dir[0]), (ours / "config.json", ours)):
+        one_line_error(*run(capsys, "convert", src, dest), "is the model being converted")
+    one_line_error(*run(capsys, "convert", "--to", "huggingface", ours, f"{ours}/."), "being")
+    assert snapshot(hf_dir[0]) == theirs and snapshot(ours) == mine
+
+
+def test_convert_replaces_only_its_own_output(capsys, tmp_path, hf_dir):
+    ours, export = tmp_path / "ours", tmp_path / "export"
+    # An earlier output of the same kind is replaced (ours by ours, an export by an export).
+    for _ in range(2):
+        assert run(capsys, "convert", hf_dir[0], ours)[0] == 0
+        assert run(capsys, "convert", "--to", "huggingface", ours, export)[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "ours"]  # no leftovers
+    # A folder holding anything else is refused and left as it was: a model from transformers
+    # (its weights lack our mark), ours where an export goes and the reverse, other files.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("mine")
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (checkpoint / name).write_bytes((ours / name).read_bytes())
+    (checkpoint / "training_state.json").write_text("{}")
+    cases = [  # (--to, SRC, DEST, what the error says)
+        ("wav2vec2", ours, hf_dir[0], "is not a wav2vec2 model directory (it holds config.json"),
+        ("huggingface", ours, hf_dir[0], "is not a HuggingFace export written by wav2vec2"),
+        ("wav2vec2", hf_dir[0], export, "is not a wav2vec2 model directory"),
+        ("huggingface", export, ours, "is not a HuggingFace export"),
+        ("wav2vec2", ours, tmp_path / "notes", "(it holds notes.txt); give a new or empty folder"),
+        ("wav2vec2", ours, checkpoint, "training_state.json"),
+    ]
+    before = {dest: snapshot(dest) for _, _, dest, _ in cases}
+    for to, src, dest, message in cases:
+        one_line_error(*run(capsys, "convert", "--to", to, src, dest), f"{dest}: exists", message)
+        assert snapshot(dest) == before[dest]
+    (tmp_path / "file").write_text("x")
+    one_line_error(*run(capsys, "convert", hf_dir[0], tmp_path / "file"), "is a file")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_convert_and_features_on_a_full_disk_keep_the_old_output(
+    capsys, tmp_path, hf_dir, audio_files, monkeypatch
+):
+    disk = tmp_path / "disk"
+    ours, feats = disk / "ours", disk / "f.npy"
+    assert run(capsys, "convert", hf_dir[0], ours)[0] == 0
+    assert run(capsys, "features", ours, audio_files / "a.wav", "-o", feats)[0] == 0
+    before = snapshot(disk)
+    no_space_under(monkeypatch, disk)
+    one_line_error(
+        *run(capsys, "convert", hf_dir[0], ours),
+        f"{ours / 'model.safetensors'}: cannot write ({NO_SPACE}); what was there before is "
+        "unchanged",
+    )
+    one_line_error(
+        *run(capsys, "features", ours, audio_files / "a.wav", "-o", feats),
+        f"{feats}: cannot write ({NO_SPACE})",
+    )
+    assert snapshot(disk) == before  # the old files, and no temporary ones
+
+
+def test_convert_and_features_on_a_real_full_disk(capsys, tmp_path, hf_dir, audio_files):
+    with tmpfs(tmp_path / "disk", size="2m") as disk:
+        ours, export, feats = disk / "ours", disk / "export", disk / "f.npy"
+        assert run(capsys, "convert", hf_dir[0], ours)[0] == 0
+        assert run(capsys, "convert", "--to", "huggingface", ours, export)[0] == 0
+        assert run(capsys, "features", ours, audio_files / "a.wav", "-o", feats)[0] == 0
+        before = snapshot(disk)
+        fill(disk)
+        one_line_error(*run(capsys, "convert", hf_dir[0], ours), f"{ours}", NO_SPACE)
+        one_line_error(
+            *run(capsys, "convert", "--to", "huggingface", ours, export), f"{export}", NO_SPACE
+        )
+        one_line_error(
+            *run(capsys, "features", ours, audio_files / "a.wav", "-o", feats),
+            f"{feats}: cannot write ({NO_SPACE})",
+        )
+        assert snapshot(disk) == before
+
+
+def test_features_output_in_the_way_is_refused_before_the_model_runs(capsys, tmp_path):
+    (tmp_path / "folder.npy").mkdir()
+    (tmp_path / "file").write_text("x")
+    model = tmp_path / "no-such-model"  # the output is checked first: the model is not read
+    one_line_error(
+        *run(capsys, "features", model, "a.wav", "-o", tmp_path / "folder.npy"),
+        "folder.npy: is a folder; give a file path",
+    )
+    one_line_error(
+        *run(capsys, "features", model, "a.wav", "-o", tmp_path / "file" / "f.npy"),
+        f"{tmp_path / 'file'} is a file, not a folder",
+    )
+    assert (tmp_path / "file").read_text() == "x" and not any((tmp_path / "folder.npy").iterdir())
 
 
 def test_console_script_entry_point(hf_dir):

@@ -9,8 +9,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from bad_audio import corrupt_flac
+from full_disk import NO_SPACE, fill, no_space_under, snapshot, tmpfs
 from hf_reference import assert_close, make_ctc, save_with_processor
 from wav2vec2 import Wav2Vec2Inference
+from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.evaluation import evaluate
@@ -114,3 +117,57 @@ def test_without_exact_batching_group_norm_models_run_one_at_a_time(group_norm_d
         .emissions([np.ones(900, np.float32)])[0]
         .logits,
     )
+
+
+def test_evaluate_skips_corrupt_and_too_short_audio_and_counts_them(
+    engine, labeled, tmp_path, capsys
+):
+    corrupt_flac(tmp_path / "corrupt.flac")
+    rf = engine.cfg.feature_encoder.receptive_field  # 60 samples for this small model
+    sf.write(tmp_path / "short.wav", np.zeros(rf - 1, dtype=np.float32), 16000)
+    rows = [str(tmp_path), f"{labeled / 'a.wav'}\t16000", "corrupt.flac\t16000"]
+    rows.append(f"short.wav\t{rf - 1}")
+    (tmp_path / "test.tsv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "test.wrd").write_text("A B\nC\nD\n")
+    result = evaluate(engine, tmp_path, "test", tmp_path / "out", progress=False)
+    err = capsys.readouterr().err
+    assert result.utterances == 1 and result.skipped == 2
+    assert "corrupt.flac: unreadable audio" in err and "short.wav: audio is too short" in err
+    summary = json.loads(result.summary_path.read_text())
+    assert summary["skipped"] == 2 and len(summary["failed"]) == 2
+    # The command's own line says so too.
+    args = ["evaluate", engine.source, "--data", str(tmp_path), "--out", str(tmp_path / "cli")]
+    assert main(args) == 0
+    assert "(1 utterances, 2 skipped (listed in the summary))" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_outputs_in_the_way_before_running(engine, labeled, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Wav2Vec2Error, match="file: is a file; give a folder path"):
+        evaluate(engine, labeled, "test", tmp_path / "file", progress=False)
+    (tmp_path / "out" / "test_summary.json").mkdir(parents=True)
+    with pytest.raises(Wav2Vec2Error, match="test_summary.json: is a folder; give a file path"):
+        evaluate(engine, labeled, "test", tmp_path / "out", progress=False)
+    assert (tmp_path / "file").read_text() == "x"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["test_summary.json"]
+
+
+def test_evaluate_on_a_full_disk_keeps_the_old_reports(engine, labeled, tmp_path, monkeypatch):
+    out = tmp_path / "disk" / "eval"
+    evaluate(engine, labeled, "test", out, progress=False)
+    before = snapshot(out)
+    no_space_under(monkeypatch, tmp_path / "disk")
+    message = f"{out / 'test_utterances.tsv'}: cannot write \\({NO_SPACE}\\); what was there"
+    with pytest.raises(Wav2Vec2Error, match=message):
+        evaluate(engine, labeled, "test", out, progress=False)
+    assert snapshot(out) == before
+
+
+def test_evaluate_on_a_real_full_disk(engine, labeled, tmp_path):
+    with tmpfs(tmp_path / "disk", size="64k") as disk:
+        evaluate(engine, labeled, "test", disk / "eval", progress=False)
+        before = snapshot(disk)
+        fill(disk)
+        with pytest.raises(Wav2Vec2Error, match=f"{disk / 'eval'}.*{NO_SPACE}"):
+            evaluate(engine, labeled, "test", disk / "eval", progress=False)
+        assert snapshot(disk) == before

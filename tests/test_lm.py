@@ -9,11 +9,12 @@ import kenlm
 import pytest
 import torch
 
+from full_disk import NO_SPACE, fill, no_space_under, snapshot, tmpfs
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.ngram import lm_files, read_info, read_lexicon
+from wav2vec2.ngram import _reason, lm_files, read_info, read_lexicon
 from wav2vec2.vocab import Vocabulary
 
 TEXT = [
@@ -145,3 +146,69 @@ def test_read_info_only_for_a_complete_lm(lm_dir, tmp_path):
     info = read_info(lm_dir)
     assert info is not None and info.order == 3 and info.vocabulary == 11
     assert read_info(tmp_path) is None  # no model, no lexicon
+
+
+def build(text, out, order: int = 3) -> list[str]:
+    return ["lm", "build", str(text), "--out", str(out), "--order", str(order)]
+
+
+def test_build_replaces_only_its_own_files(tmp_path, capsys):
+    (tmp_path / "text.txt").write_text("\n".join(TEXT) + "\n")
+    lm = tmp_path / "lm"
+    assert main(build(tmp_path / "text.txt", lm)) == 0
+    # Files someone put beside an LM (notes, an ARPA of their own) are not the build's.
+    (lm / "notes.txt").write_text("mine")
+    (lm / "lm.arpa").write_text("their own ARPA")
+    assert main(build(tmp_path / "text.txt", lm, order=2)) == 0
+    assert read_info(lm).order == 2
+    assert (lm / "notes.txt").read_text() == "mine"
+    assert (lm / "lm.arpa").read_text() == "their own ARPA"
+    assert sorted(p.name for p in lm.iterdir()) == [
+        "lexicon.txt", "lm.arpa", "lm.bin", "lm.json", "notes.txt",
+    ]  # fmt: skip
+
+
+def test_build_on_a_full_disk_keeps_the_old_lm(tmp_path, capsys, monkeypatch):
+    (tmp_path / "text.txt").write_text("\n".join(TEXT) + "\n")
+    lm = tmp_path / "disk" / "lm"
+    assert main(build(tmp_path / "text.txt", lm)) == 0
+    (lm / "notes.txt").write_text("mine")
+    before = snapshot(lm)
+    capsys.readouterr()
+    no_space_under(monkeypatch, tmp_path / "disk")
+    assert main(build(tmp_path / "text.txt", lm, order=2)) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"{lm / 'lexicon.txt'}: cannot write ({NO_SPACE}); what was there before" in err
+    assert snapshot(lm) == before and read_info(lm).order == 3
+
+
+def test_build_on_a_real_full_disk_keeps_the_old_lm(tmp_path, capsys):
+    (tmp_path / "text.txt").write_text("\n".join(TEXT) + "\n")
+    with tmpfs(tmp_path / "disk", size="1m") as disk:
+        assert main(build(tmp_path / "text.txt", disk / "lm")) == 0
+        before = snapshot(disk)
+        capsys.readouterr()
+        fill(disk)
+        assert main(build(tmp_path / "text.txt", disk / "lm", order=2)) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"wav2vec2 lm: error: {disk}"), err
+        assert NO_SPACE in err and ".tmp-" not in err, err
+        assert snapshot(disk) == before, err
+        assert read_info(disk / "lm").order == 3
+
+
+def test_a_kenlm_failure_is_told_by_its_reason_not_its_last_line():
+    # lmplz's threads may print after the exception: the reason is found, not taken last.
+    stderr = (
+        b"=== 1/5 Counting and sorting n-grams ===\n"
+        b"util/file.cc:228 in void util::WriteOrThrow(int, const void*, std::size_t) threw "
+        b"FDException because `ret < 1'.\n"
+        b"No space left on device in /x/kenlm/zxtrS2 (deleted) while writing 15260 bytes\n"
+        b"Last input should have been poison.  The program should end soon with an error.\n"
+    )
+    assert _reason(stderr) == "No space left on device in /x/kenlm/zxtrS2 (deleted) while " + (
+        "writing 15260 bytes"
+    )
+    assert _reason(b"progress\nplain last line\n") == "plain last line"

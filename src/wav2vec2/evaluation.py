@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from wav2vec2.atomic import write_text_atomic
+from wav2vec2.atomic import atomic_files, check_dir_dest, check_file_dest, write_text_atomic
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.data.manifest import read_labels, read_manifest, words_from_letters
 from wav2vec2.decoding import Decoder
@@ -33,6 +33,7 @@ class EvalResult:
     summary_path: Path
     utterances_path: Path
     pairs: list[tuple[str, str, str]]  # (path, reference, hypothesis)
+    skipped: int = 0  # utterances left out: unreadable, corrupt or too short audio
 
 
 def references(data: Path, split: str, count: int) -> list[str]:
@@ -88,12 +89,17 @@ def tune_beam(
     return best, scores
 
 
-def _scored(paths: Sequence[str], refs: Sequence[str], results: Sequence) -> list[str]:
-    """The references of the inputs that ran. Each one that could not be read is reported
-    on stderr (one line naming it) and left out of the scores; none at all is an error."""
-    for r in results:
-        if r.error is not None:
-            print(f"wav2vec2: skipped: {r.error}", file=sys.stderr)
+def _scored(
+    paths: Sequence[str], refs: Sequence[str], results: Sequence, limit: int = 10
+) -> list[str]:
+    """The references of the inputs that ran. Those that could not be used (unreadable or
+    corrupt audio, shorter than the receptive field) are left out of the scores and
+    reported on stderr, the first LIMIT by name; none usable at all is an error."""
+    failed = [r for r in results if r.error is not None]
+    for r in failed[:limit]:
+        print(f"wav2vec2: skipped: {r.error}", file=sys.stderr)
+    if len(failed) > limit:
+        print(f"wav2vec2: skipped {len(failed) - limit} more", file=sys.stderr)
     kept = [ref for ref, r in zip(refs, results) if r.error is None]
     if not kept:
         raise Wav2Vec2Error(f"none of the {len(paths)} utterances could be read")
@@ -109,8 +115,14 @@ def evaluate(
     decoder: Decoder | None = None,
 ) -> EvalResult:
     """WER/CER on SPLIT with the engine's decoder, or ``decoder`` (e.g. beam search with an
-    LM, :meth:`Wav2Vec2Inference.beam_decoder`); writes the reports."""
+    LM, :meth:`Wav2Vec2Inference.beam_decoder`); writes the reports, both or neither. An
+    utterance whose audio cannot be used is skipped, reported, and counted in the summary."""
     data, out_dir = Path(data), Path(out_dir)
+    utterances_path = out_dir / f"{split}_utterances.tsv"
+    summary_path = out_dir / f"{split}_summary.json"
+    check_dir_dest(out_dir)  # before the model runs, not after
+    for path in (utterances_path, summary_path):
+        check_file_dest(path)
     paths, refs = labeled_split(data, split)
     decoder = decoder or engine.decoder
     start = time.time()
@@ -125,15 +137,12 @@ def evaluate(
     metrics = rates(counts)
     audio_seconds = sum(t.duration for t in transcripts)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = io.StringIO()
     writer = csv.writer(rows, delimiter="\t", lineterminator="\n")
     writer.writerow(["path", "duration", "wer", "reference", "hypothesis"])
     for path, ref, t in zip(paths, refs, transcripts):
         utt = rates(error_counts([ref], [t.text]))
         writer.writerow([path, f"{t.duration:.2f}", f"{utt['wer']:.4f}", ref, t.text])
-    utterances_path = out_dir / f"{split}_utterances.tsv"
-    write_text_atomic(utterances_path, rows.getvalue())
     summary = {
         "model": engine.source,
         "data": str(data.resolve()),
@@ -141,14 +150,16 @@ def evaluate(
         "decoding": decoder.describe(),
         "metrics": {**metrics, **counts},
         "utterances": len(paths),
+        "skipped": len(failed),
         "failed": [{"path": t.source, "error": t.error} for t in failed],
         "audio_hours": audio_seconds / 3600,
         "wall_seconds": wall,
         "real_time_factor": wall / max(audio_seconds, 1e-9),
     }
-    summary_path = out_dir / f"{split}_summary.json"
-    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
+    with atomic_files(out_dir) as stage:
+        write_text_atomic(stage / utterances_path.name, rows.getvalue())
+        write_text_atomic(stage / summary_path.name, json.dumps(summary, indent=2) + "\n")
     return EvalResult(
         metrics["wer"], metrics["cer"], len(paths), summary_path, utterances_path,
-        list(zip(paths, refs, hyps)),
+        list(zip(paths, refs, hyps)), len(failed),
     )  # fmt: skip

@@ -9,6 +9,9 @@ directory holds:
   flashlight/torchaudio/fairseq lexicon format, ``WORD<TAB>W O R D |``;
 - ``lm.json``: how it was made (order, text, sentence and word counts).
 
+These three are all that ``build_ngram`` writes or replaces: other files in the directory
+stay as they are.
+
 The text must be written as the transcripts are (the built-in corpus: upper case, words
 separated by spaces). The lexicon keeps every word; the decoder uses those that the model's
 vocabulary can spell.
@@ -25,7 +28,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wav2vec2.atomic import atomic_dir
+from wav2vec2.atomic import atomic_files, check_replaceable_dir
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.vocab import WORD_DELIMITER
 
@@ -80,19 +83,43 @@ def read_lexicon(path: Path) -> list[tuple[str, list[str]]]:
     return entries
 
 
-def _run(cmd: list[str], path: Path, **kw) -> None:
-    """Run a KenLM tool; on failure, a one-line error with its last line of stderr."""
+def _reason(stderr: bytes) -> str:
+    """Why a KenLM tool stopped. Its exceptions print ``FILE:LINE in FUNCTION threw
+    FDException because `ret < 1'.`` and, on the next line, the message ("No space left on
+    device in ... while writing 15260 bytes"); threads may print other lines after it, so
+    the message is looked for rather than taken from the end."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
+    lines = [line for line in lines if line] or ["(no output)"]
+    threw = [i for i, line in enumerate(lines) if " threw " in line]
+    if not threw:
+        return lines[-1]
+    return lines[threw[-1] + 1] if threw[-1] + 1 < len(lines) else lines[threw[-1]]
+
+
+def _run(cmd: list[str], out_dir: Path, stage: Path, **kw) -> None:
+    """Run a KenLM tool; on failure, a one-line error naming OUT_DIR with the tool's reason,
+    paths in the temporary stage given as OUT_DIR's."""
     proc = subprocess.run(cmd, stderr=subprocess.PIPE, **kw)
     if proc.returncode != 0:
-        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["(no output)"])[-1]
-        raise Wav2Vec2Error(f"{Path(cmd[0]).name} failed: {last}", path)
+        reason = _reason(proc.stderr)
+        for form in (str(stage.resolve()), str(stage)):  # as the tool or the user gave it
+            reason = reason.replace(form, str(out_dir))
+        raise Wav2Vec2Error(
+            f"{Path(cmd[0]).name} failed: {reason}; nothing in the LM directory was changed",
+            out_dir,
+        )
+
+
+def _is_lm_dir(path: Path) -> bool:
+    return (path / INFO_FILE).is_file()
 
 
 def build_ngram(
     text: str | Path, out_dir: str | Path, order: int = 4, memory: str = "20%"
 ) -> NgramInfo:
-    """Estimate an ORDER-gram LM on TEXT into OUT_DIR (written to a temporary folder, then
-    renamed: an existing OUT_DIR is replaced only by a complete one)."""
+    """Estimate an ORDER-gram LM on TEXT into OUT_DIR. Its files are built aside and put in
+    place together once all are complete, replacing only their namesakes: a failed build
+    leaves the earlier LM, and other files in OUT_DIR are never touched."""
     text, out_dir = Path(text), Path(out_dir)
     if not 1 < order <= 9:
         raise Wav2Vec2Error(f"--order must be between 2 and 9, got {order}")
@@ -111,26 +138,23 @@ def build_ngram(
         raise Wav2Vec2Error(f"not UTF-8 text ({exc.reason} at byte {exc.start})", text) from None
     if not sentences:
         raise Wav2Vec2Error("no text: every line is empty", text)
-    # An existing OUT_DIR is replaced only if it is an earlier LM (or empty): a mistyped
-    # --out must not delete someone's data.
-    if out_dir.exists() and not (
-        out_dir.is_dir() and ((out_dir / INFO_FILE).is_file() or not any(out_dir.iterdir()))
-    ):
-        raise Wav2Vec2Error(f"exists and is not an LM directory (no {INFO_FILE})", out_dir)
+    # OUT_DIR is written into only if it is an earlier LM (or empty): a mistyped --out must
+    # not mix an LM into someone's data folder.
+    check_replaceable_dir(out_dir, _is_lm_dir, "an LM directory")
     lmplz, build_binary = find_tool("lmplz"), find_tool("build_binary")
-    # an older LM there is replaced only when the block ends, by a complete one
-    with atomic_dir(out_dir) as tmp:
-        arpa = tmp / "lm.arpa"
+    with atomic_files(out_dir) as stage:
+        scratch = stage / "kenlm"  # lmplz's sort files and the ARPA text; deleted, not moved
+        scratch.mkdir()
+        arpa = scratch / "lm.arpa"
         # --discount_fallback: small texts have too few singletons for the Kneser-Ney
         # discounts; lmplz then uses fixed ones instead of failing.
-        cmd = [lmplz, "-o", str(order), "-S", memory, "-T", str(tmp), "--discount_fallback"]
+        cmd = [lmplz, "-o", str(order), "-S", memory, "-T", str(scratch), "--discount_fallback"]
         with text.open("rb") as stdin, arpa.open("wb") as stdout:
-            _run(cmd, text, stdin=stdin, stdout=stdout)
-        _run([build_binary, str(arpa), str(tmp / "lm.bin")], text)
-        arpa.unlink()
-        write_lexicon(sorted(counts), tmp / LEXICON_FILE)
+            _run(cmd, out_dir, stage, stdin=stdin, stdout=stdout)
+        _run([build_binary, str(arpa), str(stage / "lm.bin")], out_dir, stage)
+        write_lexicon(sorted(counts), stage / LEXICON_FILE)
         info = NgramInfo(order, str(text.resolve()), sentences, sum(counts.values()), len(counts))
-        (tmp / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
+        (stage / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info
 
 

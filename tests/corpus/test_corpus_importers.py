@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bad_audio import corrupt_flac
+from full_disk import NO_SPACE, no_space_under, snapshot
 from wav2vec2.cli import main
 from wav2vec2.corpus.importers import import_librispeech, import_tsv
 from wav2vec2.data.manifest import (
@@ -180,3 +182,130 @@ def test_cli_importers(libri: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert read_labels(tmp_path / "t" / "dev.wrd") == ["HI THERE"]
     assert main(["corpus", "tsv", str(tmp_path / "missing.tsv"), str(tmp_path / "t")]) == 2
+
+
+def _clips_tsv(tmp_path: Path, lines: dict[str, int]) -> Path:
+    """``list.tsv`` naming one clip per transcript: ``{transcript: samples}``."""
+    rows = []
+    for i, (text, samples) in enumerate(lines.items()):
+        _audio(tmp_path / "clips" / f"{i}.wav", samples)
+        rows.append(f"clips/{i}.wav\t{text}\n")
+    (tmp_path / "list.tsv").write_text("".join(rows))
+    return tmp_path / "list.tsv"
+
+
+def test_an_existing_split_is_kept_unless_replace_is_asked(
+    libri: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tsv, dest = _clips_tsv(tmp_path, {"HELLO": 16000}), tmp_path / "out"
+    import_tsv(tsv, dest, name="train")
+    before = snapshot(dest)
+    tsv.write_text("clips/0.wav\tGOODBYE\n")
+    code = main(["corpus", "tsv", str(tsv), str(dest), "--name", "train"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (
+        f"{dest}: split 'train' already exists (train.tsv, train.wrd, train.ltr); import under "
+        "another --name or into another folder, or add --replace to replace it"
+    ) in err
+    assert snapshot(dest) == before
+    # Another name is added beside it; --replace replaces it.
+    assert main(["corpus", "tsv", str(tsv), str(dest), "--name", "dev"]) == 0
+    assert main(["corpus", "tsv", str(tsv), str(dest), "--name", "train", "--replace"]) == 0
+    assert read_labels(dest / "train.wrd") == ["GOODBYE"] and (dest / "dev.tsv").is_file()
+    # The same for LibriSpeech splits, checked before any audio is read.
+    import_librispeech(libri, tmp_path / "ls")
+    with pytest.raises(Wav2Vec2Error, match="split 'dev-clean-2' already exists"):
+        import_librispeech(libri, tmp_path / "ls")
+    assert import_librispeech(libri, tmp_path / "ls", replace=True).splits
+
+
+def test_an_existing_dictionary_is_never_reordered(tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    import_tsv(_clips_tsv(tmp_path, {"HELLO WORLD": 16000}), dest, name="train")
+    first = (dest / "dict.ltr.txt").read_bytes()
+    # A second training split with other letter frequencies leaves it byte for byte.
+    import_tsv(_clips_tsv(tmp_path, {"ZZZ ZZZ ZZZ": 16000}), dest, name="train_b")
+    assert (dest / "dict.ltr.txt").read_bytes() == first
+    # A dictionary without some letters (another tool's): new ones go after the others.
+    (dest / "dict.ltr.txt").write_text("| 9\nO 7\nL 5\nH 3\n")
+    report = import_tsv(_clips_tsv(tmp_path, {"HOLA": 16000}), dest, name="dev")
+    assert list(read_dictionary(dest / "dict.ltr.txt")) == ["|", "O", "L", "H", "A"]
+    assert (dest / "dict.ltr.txt").read_text().startswith("| 9\nO 7\nL 5\nH 3\n")
+    assert f"{dest / 'dict.ltr.txt'}: appended A after its 4 symbols" in report.render()
+
+
+def test_a_bad_byte_costs_its_line_only(tmp_path: Path) -> None:
+    tsv = _clips_tsv(tmp_path, {"ONE": 16000, "TWO": 16000, "THREE": 16000})
+    lines = tsv.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"TWO", b"TW\xff")
+    tsv.write_bytes(b"".join(lines))
+    report = import_tsv(tsv, tmp_path / "out")
+    assert read_labels(tmp_path / "out" / "train.wrd") == ["ONE", "THREE"]
+    assert report.skipped == [(f"{tsv}:2", "not UTF-8 text: byte 0xff at column 15")]
+
+
+def test_a_chapter_without_transcripts_is_reported(libri: Path, tmp_path: Path) -> None:
+    lost = libri / "train-clean-5" / "19" / "200"
+    for uid in ("19-200-0000", "19-200-0001"):
+        _audio(lost / f"{uid}.flac", 8000)
+    _audio(libri / "test-clean" / "7" / "8" / "7-8-0000.flac", 8000)  # a split without any
+    report = import_librispeech(libri, tmp_path / "out")
+    assert (str(lost), "no transcript file: 2 audio files not imported (no 19-200.trans.txt)") in (
+        report.skipped
+    )
+    assert (
+        str(libri.resolve() / "test-clean"),
+        "no transcript file: split not imported (no chapter has one)",
+    ) in report.skipped
+    assert "no transcript file" in report.render()
+
+
+def test_audio_that_does_not_decode_or_is_too_short_is_skipped(libri: Path, tmp_path: Path) -> None:
+    tsv = _clips_tsv(tmp_path, {"GOOD": 16000, "SHORT": 399, "CORRUPT": 16000})
+    corrupt_flac(tmp_path / "clips" / "2.flac")
+    tsv.write_text(tsv.read_text().replace("clips/2.wav", "clips/2.flac"))
+    report = import_tsv(tsv, tmp_path / "out")
+    assert read_labels(tmp_path / "out" / "train.wrd") == ["GOOD"]
+    reasons = dict(report.skipped)
+    assert reasons[f"{tsv}:2 {tmp_path / 'clips' / '1.wav'}"] == (
+        "too short: 399 samples, under the receptive field (400)"
+    )
+    assert reasons[f"{tsv}:3 {tmp_path / 'clips' / '2.flac'}"].startswith(
+        "cannot decode: unreadable audio ("
+    )
+    corrupt_flac(libri / "train-clean-5" / "19" / "198" / "19-198-0000.flac")
+    report = import_librispeech(libri / "train-clean-5", tmp_path / "ls", name="train")
+    assert read_labels(tmp_path / "ls" / "train.wrd") == ["IT'S OK", "A B C"]
+    assert "1 cannot decode" in report.render()
+
+
+def test_outputs_in_the_way_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    tsv = _clips_tsv(tmp_path, {"HELLO": 16000})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Wav2Vec2Error, match="file: is a file; give a folder path"):
+        import_tsv(tsv, tmp_path / "file")
+    (tmp_path / "out" / "train.ltr").mkdir(parents=True)
+    with pytest.raises(Wav2Vec2Error, match="train.ltr: is a folder; give a file path"):
+        import_tsv(tsv, tmp_path / "out", replace=True)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["train.ltr"]
+    assert (tmp_path / "file").read_text() == "x"
+    # The input itself, where the split would go: refused even with --replace.
+    before = tsv.read_bytes()
+    with pytest.raises(Wav2Vec2Error, match="list.tsv: is the input: split 'list' would be"):
+        import_tsv(tsv, tmp_path, name="list", replace=True)
+    assert tsv.read_bytes() == before
+
+
+def test_an_import_on_a_full_disk_keeps_what_was_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tsv, dest = _clips_tsv(tmp_path, {"HELLO": 16000}), tmp_path / "disk" / "out"
+    import_tsv(tsv, dest)
+    before = snapshot(dest)
+    no_space_under(monkeypatch, tmp_path / "disk")
+    code = main(["corpus", "tsv", str(tsv), str(dest), "--replace"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{dest / 'train.tsv'}: cannot write ({NO_SPACE}); what was there before" in err
+    assert snapshot(dest) == before

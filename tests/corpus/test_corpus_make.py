@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from full_disk import NO_SPACE, no_space_under, snapshot, tmpfs
 from wav2vec2.cli import main
 from wav2vec2.corpus.augment import AugmentConfig
 from wav2vec2.corpus.make import make_corpus, missing_packages
@@ -216,3 +217,34 @@ def test_a_corpus_from_before_new_settings_resumes(corpus: Path, tmp_path: Path)
     before = _snapshot(copy)
     make_corpus(copy, TINY, workers=1, install=False, progress=False)
     assert _snapshot(copy) == before
+
+
+def test_a_full_disk_keeps_the_corpus_that_was_there(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "disk" / "tiny"
+    shutil.copytree(corpus, copy)
+    before = snapshot(copy)
+    no_space_under(monkeypatch, tmp_path / "disk")
+    # Everything is made: the re-run only rewrites the manifests, and cannot.
+    message = f"{copy / 'pretrain.tsv'}: cannot write \\({NO_SPACE}\\); what was there before"
+    with pytest.raises(Wav2Vec2Error, match=message):
+        make_corpus(copy, TINY, workers=1, install=False, progress=False)
+    assert snapshot(copy) == before
+
+
+def test_a_real_full_disk_is_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _need_corpus_packages()
+    with tmpfs(tmp_path / "disk", size="64k") as disk:
+        # libsndfile says only "System error" when a FLAC file cannot be written; two
+        # workers, so that the error also crosses from a worker process.
+        args = ["corpus", "make", str(disk / "c"), "--hours", "0.02", "--seed", "3"]
+        assert main([*args, "--workers", "2", "--no-install"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "System error" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"wav2vec2 corpus: error: {disk / 'c' / 'audio'}/"), err
+        assert f".flac: cannot write ({NO_SPACE}); what was there before is unchanged" in last
+        assert not list((disk / "c").rglob(".tmp-*")), "a temporary file was left behind"

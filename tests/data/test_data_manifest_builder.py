@@ -6,7 +6,9 @@ import random
 
 import pytest
 
+from bad_audio import corrupt_flac
 from data_support import write_wave
+from full_disk import NO_SPACE, fill, no_space_under, snapshot, tmpfs
 from wav2vec2.cli import main
 from wav2vec2.data.manifest import read_manifest
 
@@ -98,3 +100,50 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and "no files with extension flac, wav" in err
     code, _, err = run(capsys, tmp_path / "empty", tmp_path / "m", "--valid-percent", 150)
     assert code == 2 and "[0, 100]" in err
+
+
+def test_audio_that_does_not_decode_is_skipped(tree, tmp_path, capsys):
+    corrupt_flac(tree / "corrupt_data.flac")  # a sound header: only decoding finds it
+    code, out, _ = run(capsys, tree, tmp_path / "m", "--valid-percent", 0)
+    assert code == 0
+    assert "skipped corrupt_data.flac: unreadable audio (" in out and "skipped 5 files" in out
+    assert "corrupt_data.flac" not in (tmp_path / "m" / "train.tsv").read_text()
+
+
+def test_outputs_in_the_way_are_refused_and_nothing_is_written(tree, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, out, err = run(capsys, tree, tmp_path / "file", "--valid-percent", 0)
+    assert code == 2 and "file: is a file; give a folder path" in err
+    assert len(err.strip().splitlines()) == 1 and (tmp_path / "file").read_text() == "x"
+    (tmp_path / "m" / "train.tsv").mkdir(parents=True)
+    code, out, err = run(capsys, tree, tmp_path / "m", "--valid-percent", 0)
+    assert code == 2 and "train.tsv: is a folder; give a file path" in err
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["train.tsv"]  # no valid.tsv alone
+    # A labeled split (an imported corpus) would no longer match a new train.tsv.
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "train.wrd").write_text("HELLO\n")
+    code, out, err = run(capsys, tree, tmp_path / "corpus", "--valid-percent", 0)
+    assert code == 2 and "holds a labeled split (train.wrd)" in err
+    assert [p.name for p in (tmp_path / "corpus").iterdir()] == ["train.wrd"]
+
+
+def test_a_full_disk_keeps_the_old_manifests(tree, tmp_path, capsys, monkeypatch):
+    dest = tmp_path / "disk" / "m"
+    assert run(capsys, tree, dest, "--valid-percent", 50)[0] == 0
+    before = snapshot(dest)
+    no_space_under(monkeypatch, tmp_path / "disk")
+    code, _, err = run(capsys, tree, dest, "--valid-percent", 0)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{dest / 'train.tsv'}: cannot write ({NO_SPACE}); what was there before" in err
+    assert snapshot(dest) == before
+
+
+def test_a_real_full_disk_keeps_the_old_manifests(tree, tmp_path, capsys):
+    with tmpfs(tmp_path / "disk", size="64k") as disk:
+        assert run(capsys, tree, disk / "m", "--valid-percent", 50)[0] == 0
+        before = snapshot(disk)
+        fill(disk)
+        code, _, err = run(capsys, tree, disk / "m", "--valid-percent", 0)
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert f"{disk / 'm'}" in err and NO_SPACE in err and ".tmp-" not in err
+        assert snapshot(disk) == before

@@ -10,16 +10,20 @@ so loading a model directory cannot execute code.
 from __future__ import annotations
 
 import json
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
-from wav2vec2.atomic import atomic_write, write_text_atomic
+from wav2vec2.atomic import (
+    atomic_dir,
+    atomic_write,
+    check_replaceable_dir,
+    write_safetensors_atomic,
+    write_text_atomic,
+)
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
@@ -59,29 +63,35 @@ def load_safetensors(path: Path) -> dict[str, Tensor]:
         raise Wav2Vec2Error(f"corrupt or truncated weights file ({exc})", path) from None
 
 
-def save_safetensors(tensors: dict[str, Tensor], path: Path) -> None:
-    """safetensors' ``save_file``, except that a write the system refuses (disk full, no
-    permission) raises the ``OSError`` it is: safetensors wraps it in a ``SafetensorError``
-    ("I/O error: No space left on device (os error 28)"), which ``atomic_write`` would pass on
-    as a traceback instead of one line naming the file."""
+def is_model_dir(path: Path) -> bool:
+    """Whether ``path`` holds our model directory and nothing else: what
+    :func:`save_model_dir` writes, and so what it may replace."""
+    names = {p.name for p in path.iterdir()}
+    if not names <= {CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE} or CONFIG_FILE not in names:
+        return False
     try:
-        save_file(tensors, str(path))
-    except SafetensorError as exc:
-        found = re.search(r"\(os error (\d+)\)", str(exc))
-        if found is None:
-            raise
-        code = int(found.group(1))
-        raise OSError(code, os.strerror(code)) from None
+        return json.loads((path / CONFIG_FILE).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_model_dest(dest: str | Path) -> None:
+    """Refuse a DEST that holds anything but an earlier model directory of ours (a
+    HuggingFace or fairseq model, a training checkpoint, other files)."""
+    check_replaceable_dir(dest, is_model_dir, "a wav2vec2 model directory")
 
 
 def save_model_dir(model: Wav2Vec2Model, dest: str | Path, vocab: Vocabulary | None = None) -> Path:
-    """Write config.json + model.safetensors (+ vocab.json), each file atomically."""
+    """Write config.json + model.safetensors (+ vocab.json) as one folder, put in place whole:
+    an existing DEST (only ever an earlier model directory, :func:`check_model_dest`) is
+    replaced by a complete one or left as it was."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    check_model_dest(dest)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.cfg.to_dict()}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(dest / WEIGHTS_FILE, lambda p: save_safetensors(state, p))
-    if vocab is not None:
-        atomic_write(dest / VOCAB_FILE, vocab.save)
-    write_text_atomic(dest / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
+    with atomic_dir(dest) as tmp:
+        write_safetensors_atomic(tmp / WEIGHTS_FILE, state)
+        if vocab is not None:
+            atomic_write(tmp / VOCAB_FILE, vocab.save)
+        write_text_atomic(tmp / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
     return dest

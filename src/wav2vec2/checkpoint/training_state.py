@@ -43,14 +43,18 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from wav2vec2.atomic import TMP_PREFIX, atomic_dir, atomic_write, temp_path
+from wav2vec2.atomic import (
+    TMP_PREFIX,
+    atomic_dir,
+    temp_path,
+    write_safetensors_atomic,
+)
 from wav2vec2.checkpoint.model_dir import (
     CONFIG_FILE,
     VOCAB_FILE,
     WEIGHTS_FILE,
     read_model_dir,
     save_model_dir,
-    save_safetensors,
 )
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.faults import fault_point
@@ -164,7 +168,7 @@ def save_checkpoint(
         opt_tensors, opt_meta = _optimizer_to_flat(optimizer)
         rng_tensors, rng_meta = _rng_state()
         tensors = {**opt_tensors, **rng_tensors}
-        atomic_write(tmp / TENSORS_FILE, lambda p: save_safetensors(tensors, p))
+        write_safetensors_atomic(tmp / TENSORS_FILE, tensors)
         meta = {
             "update": state.update,
             "epoch": state.epoch,

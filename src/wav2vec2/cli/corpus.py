@@ -39,7 +39,7 @@ def _make(args: argparse.Namespace) -> int:
 def _librispeech(args: argparse.Namespace) -> int:
     from wav2vec2.corpus.importers import import_librispeech
 
-    report = import_librispeech(args.path, args.dest, name=args.name)
+    report = import_librispeech(args.path, args.dest, name=args.name, replace=args.replace)
     print(report.render(), file=sys.stderr)
     return 0
 
@@ -48,7 +48,12 @@ def _tsv(args: argparse.Namespace) -> int:
     from wav2vec2.corpus.importers import import_tsv
 
     report = import_tsv(
-        args.tsv, args.dest, name=args.name, audio_root=args.audio_root, normalize=args.normalize
+        args.tsv,
+        args.dest,
+        name=args.name,
+        audio_root=args.audio_root,
+        normalize=args.normalize,
+        replace=args.replace,
     )
     print(report.render(), file=sys.stderr)
     return 0
@@ -109,18 +114,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "librispeech",
         help="import a LibriSpeech-style tree",
         description="Import speaker/chapter/*.flac with *.trans.txt. PATH is one split "
-        "(e.g. dev-clean) or a folder of splits; each becomes DEST/NAME.tsv/.wrd/.ltr.",
+        "(e.g. dev-clean) or a folder of splits; each becomes DEST/NAME.tsv/.wrd/.ltr. Every "
+        "file is decoded; bad or too-short audio is skipped and reported.",
     )
     libri.add_argument("path", help="LibriSpeech split folder, or a folder of split folders")
     libri.add_argument("dest", help="output folder for manifests and labels")
     libri.add_argument("--name", help="split name when PATH is one split (default: its name)")
+    _add_replace(libri)
     libri.set_defaults(func=_librispeech)
 
     tsv = verbs.add_parser(
         "tsv",
         help="import an audio-path<TAB>transcript file",
         description="Import lines of 'audio/path<TAB>transcript' (relative paths are relative "
-        "to the TSV's folder, or --audio-root).",
+        "to the TSV's folder, or --audio-root). Every file is decoded; bad lines and bad or "
+        "too-short audio are skipped and reported.",
     )
     tsv.add_argument("tsv", help="input TSV")
     tsv.add_argument("dest", help="output folder for manifests and labels")
@@ -131,4 +139,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="fold case and strip punctuation first (else transcripts must be A-Z, ' and space)",
     )
+    _add_replace(tsv)
     tsv.set_defaults(func=_tsv)
+
+
+def _add_replace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a split of the same name in DEST (without it, an existing split is "
+        "refused: a model may have been fine-tuned on its labels)",
+    )

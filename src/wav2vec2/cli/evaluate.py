@@ -29,8 +29,9 @@ def run(args) -> int:
         args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args)
     )
     result = evaluate(engine, args.data, args.split, out)
+    skipped = f", {result.skipped} skipped (listed in the summary)" if result.skipped else ""
     print(f"{args.split}: WER {100 * result.wer:.2f}%  CER {100 * result.cer:.2f}%  "
-          f"({result.utterances} utterances)")  # fmt: skip
+          f"({result.utterances} utterances{skipped})")  # fmt: skip
     print(f"per utterance: {result.utterances_path}")
     print(f"summary: {result.summary_path}")
     return 0

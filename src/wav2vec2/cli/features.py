@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wav2vec2.atomic import atomic_write
+from wav2vec2.atomic import check_file_dest, write_npy_atomic
 from wav2vec2.inference import Wav2Vec2Inference
 
 
@@ -24,14 +24,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    out = Path(args.output)
+    check_file_dest(out)  # before the model loads and runs
     engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
     feats = engine.features(args.audio, layer=args.layer)
-    out = Path(args.output)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, feats.astype(np.float32))
-
-    atomic_write(out, write)
+    write_npy_atomic(out, feats.astype(np.float32))
     print(f"{out}: {feats.shape[0]} frames x {feats.shape[1]} dims")
     return 0

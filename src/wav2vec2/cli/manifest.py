@@ -15,8 +15,8 @@ def register(sub) -> None:
         "manifest",
         help="index a directory of audio into train.tsv / valid.tsv (fairseq format)",
         description="Walk AUDIO_DIR recursively and write DEST/train.tsv and DEST/valid.tsv: "
-        "the root on the first line, then 'relative/path<TAB>frames'. Unreadable, empty and "
-        "too-short files are skipped and listed.",
+        "the root on the first line, then 'relative/path<TAB>frames'. Every file is decoded; "
+        "unreadable, corrupt, empty and too-short files are skipped and listed.",
     )
     p.add_argument("audio_dir", metavar="AUDIO_DIR", help="directory to search recursively")
     p.add_argument("dest", metavar="DEST", help="output directory (created if needed)")
@@ -34,7 +34,7 @@ def register(sub) -> None:
         help="comma-separated extensions, case-insensitive (default: %(default)s)",
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
-    p.add_argument("--jobs", type=int, default=8, help="threads reading headers (default: 8)")
+    p.add_argument("--jobs", type=int, default=8, help="threads reading audio (default: 8)")
     p.set_defaults(func=run)
 
 
@@ -53,7 +53,7 @@ def run(args) -> int:
         extensions=extensions,
         seed=args.seed,
         jobs=args.jobs,
-        progress=lambda it: tqdm(it, desc="reading headers", unit="file", disable=None),
+        progress=lambda it: tqdm(it, desc="reading audio", unit="file", disable=None),
     )
     for rel, reason in report.skipped:
         print(f"skipped {rel}: {reason}")
@@ -61,5 +61,5 @@ def run(args) -> int:
     for split, entries in (("train", report.train), ("valid", report.valid)):
         hours = ManifestReport.hours(entries)
         print(f"{split}   {len(entries)} files, {hours:.2f} h -> {Path(args.dest) / split}.tsv")
-    print(f"skipped {len(report.skipped)} files (unreadable, empty or too short)")
+    print(f"skipped {len(report.skipped)} files (unreadable, corrupt, empty or too short)")
     return 0

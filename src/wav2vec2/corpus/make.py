@@ -1,8 +1,9 @@
 """``wav2vec2 corpus make``: plan, synthesize in parallel, write manifests.
 
-The run is resumable. Each utterance's FLAC file is written to a temporary name and renamed,
-so a file that exists is complete; a re-run with the same settings re-plans (deterministic),
-skips the files that exist, and writes the manifests only once every utterance is done.
+The run is resumable. Each utterance's FLAC file is written to a temporary name and renamed
+(:func:`wav2vec2.atomic.atomic_write`), so a file that exists is complete; a re-run with the
+same settings re-plans (deterministic), skips the files that exist, and writes the manifests
+only once every utterance is done.
 ``corpus.json`` records the settings and a digest of the plan, so a re-run with other
 settings into the same folder is refused instead of mixing two corpora.
 """
@@ -10,6 +11,7 @@ settings into the same folder is refused instead of mixing two corpora.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import multiprocessing
 import os
@@ -24,7 +26,7 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from wav2vec2.atomic import write_text_atomic
+from wav2vec2.atomic import TMP_PREFIX, atomic_write, check_dir_dest, ensure_dir, write_text_atomic
 from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.corpus import augment as aug
 from wav2vec2.corpus.plan import (
@@ -42,7 +44,7 @@ from wav2vec2.corpus.writer import Made, write_outputs
 from wav2vec2.errors import Wav2Vec2Error
 
 JOB_UTTERANCES = 8  # utterances per worker task (one festival process per task)
-TMP_MARK = ".part-"
+TMP_MARK = ".part-"  # temporary audio names of versions before atomic_write; swept too
 
 
 def missing_packages() -> list[str]:
@@ -103,11 +105,12 @@ class Job:
 
 
 def _write_flac(path: Path, audio) -> None:
-    """Write 16-bit FLAC through a temporary name, so the final name means complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP_MARK}{os.getpid()}-{path.name}")
-    sf.write(str(tmp), audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, path)
+    """Write 16-bit FLAC through a temporary name, so the final name means complete. It is
+    encoded in memory (seconds of audio) and written as bytes: libsndfile reports a full
+    disk only as "System error", a plain write as the ENOSPC that atomic_write names."""
+    flac = io.BytesIO()
+    sf.write(flac, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    atomic_write(path, lambda tmp: tmp.write_bytes(flac.getvalue()))
 
 
 def run_job(job: Job) -> list[tuple[str, int, str]]:
@@ -180,8 +183,9 @@ def _clean_partial(dest: Path) -> None:
     """Remove temporary files an interrupted run left behind."""
     audio = dest / "audio"
     if audio.is_dir():
-        for tmp in audio.rglob(f"{TMP_MARK}*"):
-            tmp.unlink(missing_ok=True)
+        for mark in (TMP_PREFIX, TMP_MARK):
+            for tmp in audio.rglob(f"{mark}*"):
+                tmp.unlink(missing_ok=True)
 
 
 def make_corpus(
@@ -194,14 +198,13 @@ def make_corpus(
 ) -> dict:
     """Make (or finish) the corpus in ``dest``; return the summary."""
     dest = Path(dest).resolve()
-    if dest.exists() and not dest.is_dir():
-        raise Wav2Vec2Error("exists and is not a folder", dest)
+    check_dir_dest(dest)
     ensure_system_packages(install=install, log=log)
     started = time.monotonic()
     blocks = _sentence_blocks(config.min_words, config.max_words, config.sources, config.vocabulary)
     plan = plan_corpus(blocks, config)
     record = {"config": config.to_dict(), "plan_digest": plan_digest(plan)}
-    dest.mkdir(parents=True, exist_ok=True)
+    ensure_dir(dest)
     _check_settings(dest, record)
     _clean_partial(dest)
 

@@ -104,7 +104,10 @@ def letter_counts(transcripts: Iterable[str]) -> Counter[str]:
     return counts
 
 
-def write_dictionary(path: str | Path, counts: dict[str, int]) -> None:
-    """Write ``SYMBOL COUNT`` lines, most frequent first (ties by symbol, for determinism)."""
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+def write_dictionary(path: str | Path, counts: dict[str, int], keep_order: bool = False) -> None:
+    """Write ``SYMBOL COUNT`` lines, most frequent first (ties by symbol, for determinism), or
+    with ``keep_order`` in the order given: to extend an existing dictionary, whose order a
+    fine-tuned model depends on (output i is the i-th symbol)."""
+    items = list(counts.items())
+    ordered = items if keep_order else sorted(items, key=lambda kv: (-kv[1], kv[0]))
     write_text_atomic(path, "".join(f"{symbol} {count}\n" for symbol, count in ordered))

@@ -2,12 +2,16 @@
 ``examples/wav2vec/wav2vec_manifest.py`` does, but deterministic and tolerant of bad files.
 
 - Files are found by a sorted recursive walk, so the same tree and seed give identical files.
-- Frame counts come from headers (no decoding) at each file's own rate, as fairseq stores.
+- Frame counts come from headers at each file's own rate, as fairseq stores; every file is
+  also decoded once, so that corrupt data is found here rather than in the middle of a run.
 - Each file goes to valid with probability ``valid_percent / 100`` from ``random.Random(seed)``,
   one draw per candidate file in walk order (fairseq's rule). Bad files draw too, so a file
   turning bad does not move any other file between splits.
-- Unreadable, empty, and too-short files (under the receptive field at 16 kHz) are skipped
-  and listed, never raised.
+- Unreadable, corrupt, empty, and too-short files (under the receptive field at 16 kHz) are
+  skipped and listed, never raised.
+- Only ``train.tsv`` and ``valid.tsv`` are written, together; a DEST whose ``train`` or
+  ``valid`` split has labels (``.wrd``/``.ltr``, an imported corpus) is refused, since a new
+  manifest would no longer match them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from wav2vec2.audio import SAMPLE_RATE, audio_info
+from wav2vec2.atomic import atomic_files, check_dir_dest, check_file_dest
+from wav2vec2.audio import SAMPLE_RATE, audio_info, load_audio
 from wav2vec2.config import FeatureEncoderConfig
 from wav2vec2.data.manifest import write_manifest
 from wav2vec2.errors import Wav2Vec2Error
@@ -74,7 +79,7 @@ def find_audio(root: Path, extensions: Iterable[str]) -> list[Path]:
 
 
 def probe(path: Path, rel: str) -> AudioEntry | str:
-    """Header of one file -> its entry, or the reason it cannot be used."""
+    """One file -> its entry (frames from the header), or the reason it cannot be used."""
     if "\t" in rel or "\n" in rel:
         return "name contains a tab or newline (not representable in a manifest)"
     try:
@@ -85,7 +90,30 @@ def probe(path: Path, rel: str) -> AudioEntry | str:
         return "empty audio (no samples)"
     if frames * SAMPLE_RATE < MIN_SAMPLES * rate:
         return f"too short ({frames} samples at {rate} Hz < {MIN_SAMPLES} at {SAMPLE_RATE})"
+    try:
+        samples = len(load_audio(path))  # at 16 kHz, as the model will see it
+    except Wav2Vec2Error as exc:  # corrupt data, or samples the loader refuses
+        return str(exc).removeprefix(f"{path}: ")
+    if samples < MIN_SAMPLES:  # the header promised more than the data holds
+        return f"too short once decoded ({samples} samples < {MIN_SAMPLES} at {SAMPLE_RATE})"
     return AudioEntry(rel, frames, rate)
+
+
+def check_dest(dest: Path) -> None:
+    """Refuse a DEST that is a file, holds a folder where a manifest goes, or whose
+    train/valid split has labels: a new manifest there would no longer match its
+    ``.wrd``/``.ltr`` lines."""
+    check_dir_dest(dest)
+    for name in ("train.tsv", "valid.tsv"):
+        check_file_dest(dest / name)
+    labels = [f"{s}{x}" for s in ("train", "valid") for x in (".wrd", ".ltr")]
+    found = [name for name in labels if (dest / name).exists()]
+    if found:
+        raise Wav2Vec2Error(
+            f"holds a labeled split ({', '.join(found)}) that a new train.tsv/valid.tsv would "
+            "no longer match; give another folder",
+            dest,
+        )
 
 
 def build_manifest(
@@ -98,7 +126,8 @@ def build_manifest(
     jobs: int = 8,
     progress: Callable[[Iterable], Iterable] | None = None,
 ) -> ManifestReport:
-    """Write ``dest/train.tsv`` and ``dest/valid.tsv`` (atomically) and report what went where.
+    """Write ``dest/train.tsv`` and ``dest/valid.tsv`` (together, atomically: a failure leaves
+    the earlier pair) and report what went where. DEST is checked first (:func:`check_dest`).
 
     ``valid_percent`` is a percentage in [0, 100]; 0 writes a valid.tsv holding only the root.
     ``jobs`` threads read headers (I/O bound; helps on network file systems). ``progress``
@@ -109,6 +138,8 @@ def build_manifest(
     root = Path(audio_dir).resolve()
     if not root.is_dir():
         raise Wav2Vec2Error("not a directory", audio_dir)
+    dest = Path(dest)
+    check_dest(dest)
     extensions = tuple(extensions)
     files = find_audio(root, extensions)
     if not files:
@@ -133,8 +164,7 @@ def build_manifest(
         else:
             (valid if to_valid else train).append(result)
 
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    write_manifest(dest / "train.tsv", root, [(e.relpath, e.frames) for e in train])
-    write_manifest(dest / "valid.tsv", root, [(e.relpath, e.frames) for e in valid])
+    with atomic_files(dest) as stage:
+        write_manifest(stage / "train.tsv", root, [(e.relpath, e.frames) for e in train])
+        write_manifest(stage / "valid.tsv", root, [(e.relpath, e.frames) for e in valid])
     return ManifestReport(str(root), tuple(train), tuple(valid), tuple(skipped))

@@ -16,7 +16,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from wav2vec2.atomic import atomic_write, write_text_atomic
+from wav2vec2.atomic import (
+    atomic_dir,
+    check_replaceable_dir,
+    write_safetensors_atomic,
+    write_text_atomic,
+)
 from wav2vec2.checkpoint.model_dir import LoadedCheckpoint, load_safetensors
 from wav2vec2.config import (
     FeatureEncoderConfig,
@@ -372,6 +377,40 @@ def hf_state_dict(model_state: dict[str, Tensor], cfg: Wav2Vec2Config) -> dict[s
     return state
 
 
+# The mark ``write_hf_dir`` leaves in the weights' safetensors header. A folder is replaced
+# only when its weights carry it: transformers' save_pretrained (a fine-tuned copy) writes its
+# own header without it, so such a folder is never taken for ours.
+EXPORT_MARK = {"format": "pt", "written_by": "wav2vec2 convert"}
+EXPORT_FILES = {
+    "config.json",
+    "model.safetensors",
+    "preprocessor_config.json",
+    "vocab.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+}
+
+
+def is_hf_export(path: Path) -> bool:
+    """Whether ``path`` holds what :func:`write_hf_dir` wrote and nothing else."""
+    from safetensors import SafetensorError, safe_open
+
+    names = {p.name for p in path.iterdir()}
+    if not names <= EXPORT_FILES or "model.safetensors" not in names:
+        return False
+    try:
+        with safe_open(str(path / "model.safetensors"), "pt") as f:
+            return (f.metadata() or {}).get("written_by") == EXPORT_MARK["written_by"]
+    except (SafetensorError, OSError, ValueError):
+        return False
+
+
+def check_hf_dest(dest: str | Path) -> None:
+    """Refuse a DEST that holds anything but an earlier export of ours (a model from the
+    hub or from transformers, our own format, other files)."""
+    check_replaceable_dir(dest, is_hf_export, "a HuggingFace export written by wav2vec2")
+
+
 def write_hf_dir(
     model_state: dict[str, Tensor],
     cfg: Wav2Vec2Config,
@@ -379,13 +418,11 @@ def write_hf_dir(
     dest: str | Path,
 ) -> Path:
     """Write a directory that ``transformers`` loads (model, feature extractor, and for CTC
-    models the tokenizer), each file atomically."""
-    from safetensors.torch import save_file
-
+    models the tokenizer) as one folder, put in place whole: an existing DEST (only ever an
+    earlier export, :func:`check_hf_dest`) is replaced by a complete one or left as it was."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    check_hf_dest(dest)
     state = hf_state_dict(model_state, cfg)
-    atomic_write(dest / "model.safetensors", lambda p: save_file(state, str(p), {"format": "pt"}))
     files: dict[str, Any] = {
         "preprocessor_config.json": {
             "feature_extractor_type": "Wav2Vec2FeatureExtractor",
@@ -411,6 +448,8 @@ def write_hf_dir(
         }
         files["special_tokens_map.json"] = specials
         files["preprocessor_config.json"]["processor_class"] = "Wav2Vec2Processor"
-    for name, data in files.items():
-        write_text_atomic(dest / name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    with atomic_dir(dest) as tmp:
+        write_safetensors_atomic(tmp / "model.safetensors", state, EXPORT_MARK)
+        for name, data in files.items():
+            write_text_atomic(tmp / name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return dest
