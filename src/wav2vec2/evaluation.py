@@ -75,10 +75,11 @@ def tune_beam(
     """The (lm_weight, word_score) of GRID with the lowest WER on SPLIT (dev, as fairseq's
     users tune them), and every point's WER. The model runs once; only decoding repeats."""
     paths, refs = labeled_split(Path(data), split)
+    base = base or BeamSearchConfig()
+    # the LM is loaded once, and before the model runs: a bad LM fails at once
+    decoder = engine.beam_decoder(lm, base)
     emissions = engine.emissions(paths)
     refs = _scored(paths, refs, emissions)
-    base = base or BeamSearchConfig()
-    decoder = engine.beam_decoder(lm, base)  # loads the LM and builds the trie once
     scores = []
     for lm_weight, word_score in grid:
         config = replace(base, lm_weight=lm_weight, word_score=word_score)

@@ -24,6 +24,7 @@ from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.loading import load_pretrained
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 from wav2vec2.timestamps import Segment, char_segments, word_segments
+from wav2vec2.tuned_weights import with_tuned_weights
 from wav2vec2.vocab import Vocabulary
 
 Audio = str | Path | np.ndarray
@@ -97,11 +98,15 @@ class Wav2Vec2Inference:
         beam: BeamSearchConfig | None = None,
         **kw,
     ) -> Wav2Vec2Inference:
-        """Load a model; with ``lm`` (an LM directory), decode by lexicon beam search."""
+        """Load a model; with ``lm`` (an LM directory), decode by beam search with ``beam``'s
+        settings, or without it, with the weights ``wav2vec2 lm tune`` chose for the LM (the
+        defaults if it has none; see :mod:`wav2vec2.tuned_weights`)."""
         loaded = load_pretrained(source, device)
         engine = cls(loaded.model, loaded.vocab, device, source=str(source), **kw)
         if lm is not None:
-            engine._decoder = engine.beam_decoder(lm, beam or BeamSearchConfig())
+            if beam is None:
+                beam, _ = with_tuned_weights(lm, BeamSearchConfig(), model=source)
+            engine._decoder = engine.beam_decoder(lm, beam)
         return engine
 
     # -- audio ------------------------------------------------------------------------------
@@ -191,7 +196,8 @@ class Wav2Vec2Inference:
         return self._decoder
 
     def beam_decoder(self, lm: str | Path, config: BeamSearchConfig) -> LexiconBeamDecoder:
-        """Lexicon beam search with the LM directory ``lm`` (``wav2vec2 lm build``)."""
+        """Beam search with the LM directory ``lm`` (``wav2vec2 lm build``), lexicon or
+        lexicon-free as ``config`` says."""
         return LexiconBeamDecoder(self._vocab(), lm, config)
 
     def _vocab(self) -> Vocabulary:

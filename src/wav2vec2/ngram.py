@@ -9,8 +9,9 @@ directory holds:
   flashlight/torchaudio/fairseq lexicon format, ``WORD<TAB>W O R D |``;
 - ``lm.json``: how it was made (order, text, sentence and word counts).
 
-These three are all that ``build_ngram`` writes or replaces: other files in the directory
-stay as they are.
+These three are all that ``build_ngram`` writes or replaces. It also deletes ``tuned.json``
+(weights that ``wav2vec2 lm tune`` chose for the LM it replaces, :mod:`wav2vec2.tuned_weights`):
+they belong to the old LM. Other files in the directory stay as they are.
 
 The text must be written as the transcripts are (the built-in corpus: upper case, words
 separated by spaces). The lexicon keeps every word; the decoder uses those that the model's
@@ -35,6 +36,7 @@ from wav2vec2.vocab import WORD_DELIMITER
 MODEL_FILES = ("lm.bin", "lm.arpa")  # in the order the decoder looks for them
 LEXICON_FILE = "lexicon.txt"
 INFO_FILE = "lm.json"
+TUNED_FILE = "tuned.json"  # written by `lm tune`; deleted when the LM is rebuilt
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,21 @@ def build_ngram(
         write_lexicon(sorted(counts), stage / LEXICON_FILE)
         info = NgramInfo(order, str(text.resolve()), sentences, sum(counts.values()), len(counts))
         (stage / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
+    _forget_tuned(out_dir)
     return info
+
+
+def _forget_tuned(lm_dir: Path) -> None:
+    """Delete the weights tuned for the LM just replaced: used with the new LM, they would
+    pass for tuned when they are not."""
+    try:
+        (lm_dir / TUNED_FILE).unlink(missing_ok=True)
+    except OSError as exc:
+        raise Wav2Vec2Error(
+            f"the LM was rebuilt, but the weights tuned for the old one could not be deleted "
+            f"({exc.strerror or exc}): delete the file",
+            lm_dir / TUNED_FILE,
+        ) from None
 
 
 def read_info(lm_dir: str | Path) -> NgramInfo | None:

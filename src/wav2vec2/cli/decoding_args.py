@@ -1,25 +1,49 @@
 """The flags that ``transcribe`` and ``evaluate`` share: decoding (greedy, or beam search
-with an LM) and long-audio chunking."""
+with an LM) and long-audio chunking; ``lm tune`` shares the search flags."""
 
 from __future__ import annotations
+
+import sys
 
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.chunking import ChunkConfig
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.hotwords import DEFAULT_WEIGHT, parse_hotwords
+from wav2vec2.tuned_weights import WEIGHTS, with_tuned_weights
 
-BEAM_FLAGS = {"lm_weight": "--lm-weight", "word_score": "--word-score", "beam": "--beam",
-              "beam_threshold": "--beam-threshold"}  # fmt: skip
+SEARCH_FLAGS = {"beam": "--beam", "beam_threshold": "--beam-threshold",
+                "lexicon_free": "--lexicon-free"}  # fmt: skip
+BEAM_FLAGS = {"lm_weight": "--lm-weight", "word_score": "--word-score", **SEARCH_FLAGS,
+              "hotword": "--hotword"}  # fmt: skip
+
+
+def add_search_args(g) -> None:
+    """--beam, --beam-threshold, --lexicon-free. Defaults None: a flag given without --lm is
+    an error, not silently ignored."""
+    d = BeamSearchConfig()
+    g.add_argument("--beam", type=int, help=f"hypotheses kept per frame ({d.beam})")
+    g.add_argument("--beam-threshold", type=float, help=f"({d.beam_threshold})")
+    g.add_argument(
+        "--lexicon-free",
+        action="store_true",
+        default=None,
+        help="also words outside the lexicon (the LM scores them as unseen words)",
+    )
 
 
 def add_decoding_args(p) -> None:
     d = BeamSearchConfig()
     g = p.add_argument_group("beam search (with --lm; greedy without)")
-    g.add_argument("--lm", help="LM directory from `wav2vec2 lm build`: lexicon beam search")
-    # default None: a flag given without --lm is an error, not silently ignored
-    g.add_argument("--lm-weight", type=float, help=f"LM weight (alpha; {d.lm_weight})")
-    g.add_argument("--word-score", type=float, help=f"per-word bonus ({d.word_score})")
-    g.add_argument("--beam", type=int, help=f"hypotheses kept per frame ({d.beam})")
-    g.add_argument("--beam-threshold", type=float, help=f"({d.beam_threshold})")
+    g.add_argument("--lm", help="LM directory from `wav2vec2 lm build`: beam search with it")
+    g.add_argument("--lm-weight", type=float, help=f"LM weight (alpha; tuned, else {d.lm_weight})")
+    g.add_argument("--word-score", type=float, help=f"per-word bonus (tuned, else {d.word_score})")
+    add_search_args(g)
+    g.add_argument(
+        "--hotword",
+        action="append",
+        metavar="WORD[:WEIGHT]",
+        help=f"prefer WORD: WEIGHT (default {DEFAULT_WEIGHT:g}) added per occurrence; repeatable",
+    )
     c, k = ChunkConfig(), p.add_argument_group("long audio")
     k.add_argument(
         "--chunk-seconds",
@@ -31,15 +55,28 @@ def add_decoding_args(p) -> None:
                    help="extra audio on each side of a chunk (default: %(default)s)")  # fmt: skip
 
 
+def search_config(args, flags: dict[str, str] = SEARCH_FLAGS) -> BeamSearchConfig:
+    """The search settings given (FLAGS), over the defaults."""
+    given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    hotwords = parse_hotwords(given.pop("hotword", ()))
+    return BeamSearchConfig(**given, hotwords=hotwords)
+
+
 def beam_config(args) -> BeamSearchConfig | None:
-    """The beam search settings given, over the defaults; None without ``--lm`` (greedy)."""
-    given = {name: getattr(args, name) for name in BEAM_FLAGS if getattr(args, name) is not None}
+    """The beam search settings given, over those tuned for the LM (``wav2vec2 lm tune``;
+    stderr says when they are used) and the defaults; None without ``--lm`` (greedy)."""
+    given = [name for name in BEAM_FLAGS if getattr(args, name) is not None]
     if args.lm is None:
         if given:
             flags = ", ".join(BEAM_FLAGS[name] for name in given)
             raise Wav2Vec2Error(f"{flags} need --lm DIR: without an LM, decoding is greedy")
         return None
-    return BeamSearchConfig(**given)
+    config = search_config(args, BEAM_FLAGS)
+    weights = tuple(w for w in WEIGHTS if w in given)
+    config, note = with_tuned_weights(args.lm, config, weights, model=args.model)
+    if note is not None:
+        print(f"wav2vec2: {note}", file=sys.stderr)
+    return config
 
 
 def chunk_config(args) -> ChunkConfig:

@@ -1,8 +1,12 @@
-"""``wav2vec2 lm build TEXT --out DIR [--order 4]``: a word n-gram LM for beam search."""
+"""``wav2vec2 lm build TEXT --out DIR [--order 4]``: a word n-gram LM for beam search.
+``wav2vec2 lm tune MODEL --data DIR --split dev --lm DIR``: its weights for a model."""
 
 from __future__ import annotations
 
+from wav2vec2.cli.decoding_args import add_search_args, search_config
+from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.ngram import build_ngram
+from wav2vec2.tuning import LM_WEIGHTS, WORD_SCORES, make_grid, tune_lm
 
 
 def register(sub) -> None:
@@ -15,6 +19,24 @@ def register(sub) -> None:
     b.add_argument("--memory", default="20%", help="lmplz's sorting memory (default 20%%)")
     b.set_defaults(func=_build)
 
+    t = verbs.add_parser(
+        "tune", help="choose the LM weight and word score on a dev split (LM/tuned.json)"
+    )
+    t.add_argument("model")
+    t.add_argument("--data", required=True, help="directory with SPLIT.tsv and SPLIT.wrd/.ltr")
+    t.add_argument("--split", default="dev", help="(default: dev)")
+    t.add_argument("--lm", required=True, help="LM directory; the weights go to its tuned.json")
+    t.add_argument("--grid", metavar="W:S,...", help="the (lm_weight:word_score) points to try")
+    t.add_argument("--lm-weights", metavar="W,...", help=f"LM weights to try ({_list(LM_WEIGHTS)})")
+    t.add_argument("--word-scores", metavar="S,...", help=f"word scores ({_list(WORD_SCORES)})")
+    add_search_args(t.add_argument_group("search (as evaluate and transcribe will run it)"))
+    t.add_argument("--device", default="cpu")
+    t.set_defaults(func=_tune)
+
+
+def _list(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
+
 
 def _build(args) -> int:
     info = build_ngram(args.text, args.out, order=args.order, memory=args.memory)
@@ -22,4 +44,18 @@ def _build(args) -> int:
         f"{args.out}: {info.order}-gram LM on {info.sentences} sentences, {info.words} words, "
         f"lexicon of {info.vocabulary} words"
     )
+    return 0
+
+
+def _tune(args) -> int:
+    grid = make_grid(args.grid, args.lm_weights, args.word_scores)
+    base = search_config(args)
+    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
+    tuned, path = tune_lm(engine, args.data, args.split, args.lm, grid, base)
+    print(f"{args.split} WER ({tuned.search} search, beam {tuned.beam}):")
+    print("  lm_weight  word_score     WER")
+    for p in tuned.grid:
+        print(f"  {p.lm_weight:9g}  {p.word_score:10g}  {100 * p.wer:6.2f}%")
+    print(f"best: lm_weight={tuned.lm_weight:g} word_score={tuned.word_score:g} "
+          f"({args.split} WER {100 * tuned.wer:.2f}%) -> {path}")  # fmt: skip
     return 0
