@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from full_disk import NO_SPACE, fill, no_space_under, snapshot, tmpfs
+from lm_support import TEXT, VOCAB, build_lm, emissions, spell
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
@@ -17,50 +18,7 @@ from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.ngram import _reason, lm_files, read_info, read_lexicon
 from wav2vec2.vocab import Vocabulary
 
-TEXT = [
-    "THE CAT SAT ON THE MAT",
-    "THE DOG SAT ON THE LOG",
-    "A CAT AND A DOG",
-    "THE CAT ATE THE RAT",
-    "ON THE MAT THE CAT SAT",
-] * 4
-VOCAB = Vocabulary.from_fairseq_symbols(["|", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ"])
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("lm")
-    (tmp / "text.txt").write_text("\n".join(TEXT) + "\n")
-    assert (
-        main(["lm", "build", str(tmp / "text.txt"), "--out", str(tmp / "lm"), "--order", "3"]) == 0
-    )
-    return tmp / "lm"
-
-
-def emissions(frames: list[dict[str, float]]) -> torch.Tensor:
-    """(1, T, V) logits whose softmax puts the given probabilities on each frame's letters
-    and the rest on blank."""
-    rows = []
-    for frame in frames:
-        p = torch.full((len(VOCAB),), 1e-4)
-        for token, prob in frame.items():
-            p[VOCAB.index[token]] = prob
-        p[VOCAB.blank] = max(1.0 - sum(frame.values()), 1e-4)
-        rows.append(p.log())
-    return torch.stack(rows)[None]
-
-
-def spell(text: str, confusions: dict[int, dict[str, float]] | None = None):
-    """Frames for TEXT: each letter then a blank, words separated by '|'. confusions[i]
-    replaces the distribution of the i-th letter frame."""
-    frames, i = [], 0
-    for w, word in enumerate(text.split()):
-        if w:
-            frames += [{"|": 0.9}, {}]
-        for letter in word:
-            frames += [(confusions or {}).get(i, {letter: 0.9}), {}]
-            i += 1
-    return frames
+lm_dir = pytest.fixture(scope="module", name="lm_dir")(build_lm)
 
 
 def test_build_writes_model_lexicon_and_info(lm_dir):
@@ -159,6 +117,8 @@ def test_build_replaces_only_its_own_files(tmp_path, capsys):
     # Files someone put beside an LM (notes, an ARPA of their own) are not the build's.
     (lm / "notes.txt").write_text("mine")
     (lm / "lm.arpa").write_text("their own ARPA")
+    # Weights tuned for the old LM (`lm tune`) are: they go with it.
+    (lm / "tuned.json").write_text("{}")
     assert main(build(tmp_path / "text.txt", lm, order=2)) == 0
     assert read_info(lm).order == 2
     assert (lm / "notes.txt").read_text() == "mine"

@@ -149,6 +149,7 @@ def test_a_manifest_is_an_input(capsys, tmp_path, model):
     [
         (["--format", "srt"], "--format srt writes one document per input: give --output-dir"),
         (["--beam", "5"], "--beam need --lm DIR"),
+        (["--lexicon-free", "--hotword", "CAT"], "--lexicon-free, --hotword need --lm DIR"),
         (["--json", "--format", "srt"], "--json means --format jsonl"),
         (["--chunk-seconds", "0"], "--chunk-seconds must be positive"),
     ],

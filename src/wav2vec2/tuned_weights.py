@@ -100,9 +100,10 @@ def with_tuned_weights(
         return replace(config, weights_from=origin), None
     path = tuned_path(lm_dir)
     if tuned.search != config.search:
+        how = "--lexicon-free" if config.lexicon_free else "without --lexicon-free"
         note = (
             f"not using {path}: its weights were tuned for {tuned.search} search, not "
-            f"{config.search} (run `wav2vec2 lm tune` with the same search); using the "
+            f"{config.search} (tune them with `wav2vec2 lm tune {how}`); using the "
             f"{origin} lm_weight={config.lm_weight:g}, word_score={config.word_score:g}"
         )
         return replace(config, weights_from=origin), note
