@@ -183,12 +183,14 @@ def test_tuned_weights_are_used_unless_given(capsys, tmp_path, lm_dir, dev_set, 
     assert decoding["weights_from"] == f"{tuned_file} (lm_weight); given (word_score)"
     notes, decoding = evaluate("--word-score", "2", "--lm-weight", "0.5")
     assert notes == [] and decoding["weights_from"] == "given"
+    notes, decoding = evaluate("--word-score", "2", "--lexicon-free")  # nothing tuned for it
+    assert decoding["weights_from"] == "defaults (lm_weight); given (word_score)"
     # Weights tuned for the lexicon search are not the lexicon-free search's.
     notes, decoding = evaluate("--lexicon-free", "--hotword", "RAT:3")
     assert notes == [
         f"wav2vec2: not using {lm / 'tuned.json'}: its weights were tuned for lexicon search, "
-        "not lexicon-free (tune them with `wav2vec2 lm tune --lexicon-free`); using the "
-        "defaults lm_weight=1, word_score=1"
+        "not lexicon-free (tune them with `wav2vec2 lm tune --lexicon-free`); using "
+        "lm_weight=1, word_score=1"
     ]
     assert decoding["decoder"] == "lexicon-free beam search"
     assert decoding["hotwords"] == [["RAT", 3]] and decoding["weights_from"] == "defaults"

@@ -54,8 +54,8 @@ class BeamSearchConfig:
     sil_score: float = 0.0  # a bonus per word delimiter
     lexicon_free: bool = False  # words outside the lexicon may come out (see module doc)
     hotwords: Hotwords = ()  # (word, bonus per occurrence in ln units), wav2vec2.hotwords
-    # Where lm_weight and word_score came from: "defaults", "given", or the tuned.json they
-    # were read from (wav2vec2.tuned_weights); recorded in reports, not used by the search.
+    # Where lm_weight and word_score came from: "defaults", "given", the tuned.json they were
+    # read from (wav2vec2.tuned_weights), or each place with its weights; for reports only.
     weights_from: str = "defaults"
 
     def __post_init__(self) -> None:

@@ -92,29 +92,36 @@ def with_tuned_weights(
     weights are used (and that they were tuned for another model than MODEL), or why the
     tuned.json there is not used; None when there is nothing to say."""
     missing = [w for w in WEIGHTS if w not in given]
-    if not missing:
-        return replace(config, weights_from="given"), None
-    tuned = read_tuned(lm_dir)
-    origin = "given" if given else "defaults"
-    if tuned is None:
-        return replace(config, weights_from=origin), None
-    path = tuned_path(lm_dir)
-    if tuned.search != config.search:
+    tuned = read_tuned(lm_dir) if missing else None
+    path, note = tuned_path(lm_dir), None
+    if tuned is not None and tuned.search != config.search:
         how = "--lexicon-free" if config.lexicon_free else "without --lexicon-free"
         note = (
             f"not using {path}: its weights were tuned for {tuned.search} search, not "
-            f"{config.search} (tune them with `wav2vec2 lm tune {how}`); using the "
-            f"{origin} lm_weight={config.lm_weight:g}, word_score={config.word_score:g}"
+            f"{config.search} (tune them with `wav2vec2 lm tune {how}`); using "
+            f"lm_weight={config.lm_weight:g}, word_score={config.word_score:g}"
         )
-        return replace(config, weights_from=origin), note
-    values = {w: getattr(tuned, w) for w in missing}
-    source = str(path.resolve())
-    named = ", ".join(given)
-    weights_from = f"{source} ({', '.join(missing)}); given ({named})" if given else source
-    shown = ", ".join(f"{w}={v:g}" for w, v in values.items())
-    note = f"using tuned weights from {path}: {shown}"
-    if given:
-        note += f" ({named} as given)"
-    if model is not None and model_id(model) != tuned.model:
-        note += f"; they were tuned for another model, {tuned.model}"
-    return replace(config, **values, weights_from=weights_from), note
+        tuned = None
+    sources = {w: "given" if w in given else "defaults" for w in WEIGHTS}
+    values = {}
+    if tuned is not None:
+        values = {w: getattr(tuned, w) for w in missing}
+        sources.update({w: str(path.resolve()) for w in missing})
+        shown = ", ".join(f"{w}={v:g}" for w, v in values.items())
+        note = f"using tuned weights from {path}: {shown}"
+        if given:
+            note += f" ({', '.join(given)} as given)"
+        if model is not None and model_id(model) != tuned.model:
+            note += f"; they were tuned for another model, {tuned.model}"
+    return replace(config, **values, weights_from=_provenance(sources)), note
+
+
+def _provenance(sources: dict[str, str]) -> str:
+    """{weight: where it came from} -> one string: the place, or each place with its weights
+    ("/lm/tuned.json (lm_weight); given (word_score)")."""
+    places = list(dict.fromkeys(sources.values()))
+    if len(places) == 1:
+        return places[0]
+    return "; ".join(
+        f"{place} ({', '.join(w for w, p in sources.items() if p == place)})" for place in places
+    )
