@@ -32,12 +32,11 @@ FORBIDDEN = {
     "conversion": {"training", "data", "corpus", "inference", "evaluation", "demo", "cli"},
     "inference": {"conversion", "training", "data", "corpus", "evaluation", "demo", "cli"},
     "evaluation": {"conversion", "training", "corpus", "demo", "cli"},
-    "tuning": {"conversion", "training", "corpus", "demo", "cli"},
     "demo": {"cli"},
 }  # fmt: skip
 # Decoding (greedy, beam search, LMs, tuned weights) sits on the foundation alone.
 FORBIDDEN |= dict.fromkeys(
-    ("decoding", "beam_search", "lm_scoring", "hotwords", "ngram", "tuned_weights"),
+    ("decoding", "beam_search", "lm_scoring", "hotwords", "ngram", "tuned_weights", "tuning"),
     {"models", "checkpoint", "interop", "loading", "conversion", "training", "data", "corpus",
      "inference", "evaluation", "tuning", "demo", "cli"},
 )  # fmt: skip

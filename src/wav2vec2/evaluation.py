@@ -1,6 +1,7 @@
 """Evaluate a CTC model on a labeled split: WER and CER with jiwer, a per-utterance TSV and a
-summary JSON that records the model, the data and the decoding settings (greedy, or lexicon
-beam search with an n-gram LM, whose weights ``tune_beam`` picks on dev).
+summary JSON that records the model, the data and the decoding settings (greedy, or beam
+search with an n-gram LM, whose weights ``tune_beam`` picks on dev and may record in the LM
+directory).
 
 Both take an inference engine, so a caller that evaluates one model several ways (the demo:
 greedy, tuning on dev, beam search on test) loads it once."""
@@ -23,6 +24,7 @@ from wav2vec2.decoding import Decoder
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.inference import Transcript, Wav2Vec2Inference
 from wav2vec2.metrics import error_counts, rates
+from wav2vec2.tuned_weights import GridPoint, TunedWeights, model_id, tuned_path, write_tuned
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,21 @@ def tune_beam(
     lm: str | Path,
     grid: Sequence[tuple[float, float]],
     base: BeamSearchConfig | None = None,
+    record: bool = False,
 ) -> tuple[BeamSearchConfig, list[tuple[BeamSearchConfig, float]]]:
     """The (lm_weight, word_score) of GRID with the lowest WER on SPLIT (dev, as fairseq's
-    users tune them), and every point's WER. The model runs once; only decoding repeats."""
+    users tune them), and every point's WER. The model runs once; only decoding repeats.
+    ``base``: the other search settings (beam, lexicon-free). ``record``: also write the
+    result to LM/tuned.json (atomically, over an earlier one), where ``evaluate`` and
+    ``transcribe`` find it (``wav2vec2 lm tune``)."""
+    if not grid:
+        raise Wav2Vec2Error("the grid has no points")
     paths, refs = labeled_split(Path(data), split)
     base = base or BeamSearchConfig()
     # the LM is loaded once, and before the model runs: a bad LM fails at once
     decoder = engine.beam_decoder(lm, base)
+    if record:
+        check_file_dest(tuned_path(lm))
     emissions = engine.emissions(paths)
     refs = _scored(paths, refs, emissions)
     scores = []
@@ -86,7 +96,13 @@ def tune_beam(
         decoded = engine.decode_emissions(emissions, decoder.with_config(config))
         hyps = [t.text for t in decoded if t.ok]
         scores.append((config, rates(error_counts(refs, hyps))["wer"]))
-    best = min(scores, key=lambda s: s[1])[0]
+    best, wer = min(scores, key=lambda s: s[1])
+    if record:
+        write_tuned(lm, TunedWeights(
+            best.lm_weight, best.word_score, base.search, model_id(engine.source),
+            str(Path(data).resolve()), split, wer, base.beam, base.beam_threshold,
+            tuple(GridPoint(c.lm_weight, c.word_score, w) for c, w in scores),
+        ))  # fmt: skip
     return best, scores
 
 

@@ -1,23 +1,14 @@
-"""``wav2vec2 lm tune``: the LM weight and word score with the lowest WER on a dev split,
-recorded in the LM directory (:mod:`wav2vec2.tuned_weights`) for ``evaluate`` and
-``transcribe`` to use.
-
-The search is a grid (:func:`wav2vec2.evaluation.tune_beam`: the model runs once, only the
-decoding repeats). The paper tunes the two weights of its 4-gram on dev too (sec. 4.4).
+"""The grid of (lm_weight, word_score) points that ``wav2vec2 lm tune`` tries on a dev split
+(:func:`wav2vec2.evaluation.tune_beam`: the model runs once, only the decoding repeats; the
+best point goes to the LM's tuned.json, :mod:`wav2vec2.tuned_weights`). The paper tunes the
+two weights of its 4-gram on dev too (sec. 4.4).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from pathlib import Path
 
-from wav2vec2.atomic import check_file_dest
-from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.evaluation import tune_beam
-from wav2vec2.inference import Wav2Vec2Inference
-from wav2vec2.tuned_weights import GridPoint, TunedWeights, model_id, tuned_path, write_tuned
 
 # The default grid: 6 x 5 = 30 decodings of dev. fairseq's wav2vec 2.0 recipes search
 # lm_weight in [0, 5] and word_score in [-5, 5]; a letter model with a 4-gram sits in the
@@ -68,33 +59,3 @@ def make_grid(
     weights = _numbers(lm_weights, "--lm-weights") if lm_weights is not None else LM_WEIGHTS
     scores = _numbers(word_scores, "--word-scores") if word_scores is not None else WORD_SCORES
     return list(itertools.product(weights, scores))
-
-
-def tune_lm(
-    engine: Wav2Vec2Inference,
-    data: str | Path,
-    split: str,
-    lm: str | Path,
-    grid: Sequence[tuple[float, float]],
-    base: BeamSearchConfig | None = None,
-) -> tuple[TunedWeights, Path]:
-    """Search GRID on SPLIT and write the best point to LM/tuned.json (atomically; it
-    replaces an earlier one). ``base``: the other search settings (beam, lexicon-free)."""
-    base = base or BeamSearchConfig()
-    if not grid:
-        raise Wav2Vec2Error("the grid has no points")
-    check_file_dest(tuned_path(lm))  # before the model runs, not after
-    best, scores = tune_beam(engine, data, split, lm, grid, base)
-    tuned = TunedWeights(
-        lm_weight=best.lm_weight,
-        word_score=best.word_score,
-        search=base.search,
-        model=model_id(engine.source),
-        data=str(Path(data).resolve()),
-        split=split,
-        wer=min(wer for _, wer in scores),
-        beam=base.beam,
-        beam_threshold=base.beam_threshold,
-        grid=tuple(GridPoint(c.lm_weight, c.word_score, wer) for c, wer in scores),
-    )
-    return tuned, write_tuned(lm, tuned)

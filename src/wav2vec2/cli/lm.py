@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from wav2vec2.cli.decoding_args import add_search_args, search_config
+from wav2vec2.evaluation import tune_beam
 from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.ngram import build_ngram
-from wav2vec2.tuning import LM_WEIGHTS, WORD_SCORES, make_grid, tune_lm
+from wav2vec2.tuned_weights import tuned_path
+from wav2vec2.tuning import LM_WEIGHTS, WORD_SCORES, make_grid
 
 
 def register(sub) -> None:
@@ -51,11 +53,12 @@ def _tune(args) -> int:
     grid = make_grid(args.grid, args.lm_weights, args.word_scores)
     base = search_config(args)
     engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
-    tuned, path = tune_lm(engine, args.data, args.split, args.lm, grid, base)
-    print(f"{args.split} WER ({tuned.search} search, beam {tuned.beam}):")
+    best, scores = tune_beam(engine, args.data, args.split, args.lm, grid, base, record=True)
+    print(f"{args.split} WER ({base.search} search, beam {base.beam}):")
     print("  lm_weight  word_score     WER")
-    for p in tuned.grid:
-        print(f"  {p.lm_weight:9g}  {p.word_score:10g}  {100 * p.wer:6.2f}%")
-    print(f"best: lm_weight={tuned.lm_weight:g} word_score={tuned.word_score:g} "
-          f"({args.split} WER {100 * tuned.wer:.2f}%) -> {path}")  # fmt: skip
+    for config, wer in scores:
+        print(f"  {config.lm_weight:9g}  {config.word_score:10g}  {100 * wer:6.2f}%")
+    wer = min(w for _, w in scores)
+    print(f"best: lm_weight={best.lm_weight:g} word_score={best.word_score:g} "
+          f"({args.split} WER {100 * wer:.2f}%) -> {tuned_path(args.lm)}")  # fmt: skip
     return 0
