@@ -65,11 +65,13 @@ def test_a_file_refused_inside_a_folder_names_the_folder(tmp_path):
     def fail(tmp: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    # the file's own name is a temporary one that is gone by the time the user reads it
+    # the file's own folder is a temporary one that is gone by the time the user reads it:
+    # the file is named inside the folder asked for
     with pytest.raises(Wav2Vec2Error) as info, atomic_dir(dest) as tmp:
         atomic_write(tmp / "model.safetensors", fail)
     assert str(info.value) == (
-        f"{dest}: cannot write (No space left on device); what was there before is unchanged"
+        f"{dest / 'model.safetensors'}: cannot write (No space left on device); what was there "
+        "before is unchanged"
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.textfile import read_lines
 
@@ -83,7 +84,7 @@ class Vocabulary:
         """Write the non-special tokens in order (counts are not kept; written as 0... n)."""
         lines = [f"{t} {len(self.tokens) - i}" for i, t in enumerate(self.tokens)]
         lines = [ln for ln, t in zip(lines, self.tokens) if t not in FAIRSEQ_SPECIALS]
-        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_text_atomic(path, "\n".join(lines) + "\n")
 
     # -- transformers -----------------------------------------------------------------------
     @classmethod
@@ -133,8 +134,7 @@ class Vocabulary:
         )
 
     def save(self, path: str | Path) -> None:
-        text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
-        Path(path).write_text(text, encoding="utf-8")
+        write_text_atomic(path, json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
