@@ -147,6 +147,35 @@ def test_python_api_reports_the_input(model_dir, bad_audio):
         engine.features(path)
 
 
+def test_evaluate_reports_and_skips_the_bad_file(capsys, tmp_path, model_dir, bad_audio):
+    path, message = bad_audio
+    d = labeled_split(tmp_path / "data", good=1)
+    rel = os.path.relpath(path, d)
+    (d / "test.tsv").write_text(f"{d}\nu0.wav\t{RATE}\n{rel}\t{RATE}\n")
+    (d / "test.wrd").write_text("AB\nAB\n")
+    argv = ["evaluate", model_dir, "--data", d, "--split", "test", "--out", tmp_path / "r"]
+    assert main([str(a) for a in argv]) == 0
+    out, err = capsys.readouterr()
+    assert "(1 utterances, 1 skipped" in out and "Traceback" not in err
+    (line,) = [ln for ln in err.splitlines() if path.name in ln]
+    assert message in line
+
+
+def test_manifest_skips_and_lists_the_bad_file(capsys, tmp_path, bad_audio):
+    path, message = bad_audio
+    if not path.is_file() and not path.is_fifo():
+        pytest.skip("manifest searches folders for files: a folder or a missing file is not one")
+    _wav(path.parent / "good.wav", tone())
+    argv = ["manifest", path.parent, tmp_path / "m", "--valid-percent", "0"]
+    assert main([str(a) for a in argv]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    (line,) = [ln for ln in out.splitlines() if ln.startswith(f"skipped {path.name}")]
+    assert message.split(":")[0].removesuffix(" 32 samples") in line or "too short" in line
+    kept = (tmp_path / "m" / "train.tsv").read_text().splitlines()[1:]
+    assert f"good.wav\t{RATE}" in kept and not any(k.startswith(path.name) for k in kept)
+
+
 @pytest.mark.parametrize(
     "array, message",
     [
