@@ -46,6 +46,16 @@ class Vocabulary:
         return {t for t in self.tokens if t.startswith("<") and t.endswith(">")}
 
     # -- text <-> ids ---------------------------------------------------------------------
+    def normalize(self, text: str) -> str:
+        """A transcript as this vocabulary spells labels: single spaces between words, and
+        upper case (LibriSpeech's and fairseq's letters), or lower case when the
+        vocabulary's letters are all lower case. Nothing is removed: ``encode`` names what
+        is left outside the vocabulary."""
+        letters = [t for t in self.tokens if len(t) == 1 and t.isalpha()]
+        lower = any(t.islower() for t in letters) and not any(t.isupper() for t in letters)
+        words = " ".join(text.split())
+        return words.lower() if lower else words.upper()
+
     def encode(self, text: str) -> list[int]:
         """Transcript (words separated by spaces) -> letter ids with word delimiters.
 

@@ -1,5 +1,5 @@
 """The flags that ``transcribe`` and ``evaluate`` share: decoding (greedy, or beam search
-with an LM) and long-audio chunking."""
+with an LM) and long-audio chunking (which ``align`` takes too)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def add_decoding_args(p) -> None:
     g.add_argument("--word-score", type=float, help=f"per-word bonus ({d.word_score})")
     g.add_argument("--beam", type=int, help=f"hypotheses kept per frame ({d.beam})")
     g.add_argument("--beam-threshold", type=float, help=f"({d.beam_threshold})")
+    add_chunking_args(p)
+
+
+def add_chunking_args(p) -> None:
     c, k = ChunkConfig(), p.add_argument_group("long audio")
     k.add_argument(
         "--chunk-seconds",
