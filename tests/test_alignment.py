@@ -12,23 +12,21 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import soundfile as sf
 import srt
 import torch
 import webvtt
 from praatio import textgrid
 
+from cli_support import run_cli, tone_file
 from hf_reference import make_ctc, save_with_processor
 from wav2vec2 import alignment
 from wav2vec2.alignment import Alignment, align, forced_align, label_ids, min_frames
-from wav2vec2.cli import main
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.formats import ALIGN_FORMATS, render_alignment
 from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.vocab import Vocabulary
 
 pytestmark = pytest.mark.timeout(300)
-RATE = 16_000
 NEG = -1e30  # stands for -inf in the reference, where -inf - -inf would be NaN
 
 
@@ -194,22 +192,10 @@ def model(tmp_path_factory):
     return save_with_processor(make_ctc("lv60k_like"), tmp_path_factory.mktemp("hf"))
 
 
-def _tone(path, seconds=1.0):
-    t = np.arange(int(seconds * RATE)) / RATE
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), RATE)
-    return path
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_the_command_writes_what_the_engine_aligns(capsys, tmp_path, model):
-    wav = _tone(tmp_path / "a.wav")
+    wav = tone_file(tmp_path / "a.wav")
     (tmp_path / "a.txt").write_text("hello\nworld\n")  # a file: its lines, joined
-    code, out, err = run(capsys, "align", model, wav, tmp_path / "a.txt")
+    code, out, err = run_cli(capsys, "align", model, wav, tmp_path / "a.txt")
     assert code == 0 and err == ""
     doc = json.loads(out)
     ours = Wav2Vec2Inference.from_pretrained(model).align(wav, "Hello world")
@@ -219,7 +205,7 @@ def test_the_command_writes_what_the_engine_aligns(capsys, tmp_path, model):
     assert doc["log_prob"] == round(ours.log_prob, 3) < 0
     ends = [c["end"] for c in doc["chars"]]
     assert ends == sorted(ends) and 0 < ends[-1] <= doc["duration"] == 1.0
-    code, out, _ = run(capsys, "align", model, wav, "hello world", "--format", "vtt")
+    code, out, _ = run_cli(capsys, "align", model, wav, "hello world", "--format", "vtt")
     assert code == 0 and [c.text for c in webvtt.from_buffer(io.StringIO(out))] == ["HELLO WORLD"]
 
 
@@ -230,21 +216,21 @@ def test_the_command_writes_what_the_engine_aligns(capsys, tmp_path, model):
       "needs at least 12")],
 )  # fmt: skip
 def test_bad_text_and_short_audio_are_one_line(capsys, tmp_path, model, seconds, text, message):
-    wav = _tone(tmp_path / "a.wav", seconds)
-    code, out, err = run(capsys, "align", model, wav, text)
+    wav = tone_file(tmp_path / "a.wav", seconds)
+    code, out, err = run_cli(capsys, "align", model, wav, text)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_manifest_with_a_bad_file_aligns_the_others(capsys, tmp_path, model):
-    _tone(tmp_path / "a.wav")
-    _tone(tmp_path / "b.wav", 1.5)
+    tone_file(tmp_path / "a.wav")
+    tone_file(tmp_path / "b.wav", 1.5)
     (tmp_path / "bad.wav").write_bytes(b"not audio at all")
     rows = "".join(f"{n}\t16000\n" for n in ("a.wav", "bad.wav", "b.wav"))
     (tmp_path / "dev.tsv").write_text(f"{tmp_path}\n{rows}")
     (tmp_path / "dev.wrd").write_text("HELLO WORLD\nA B\nGOOD BYE\n")
     out = tmp_path / "out"
     argv = ["align", model, tmp_path / "dev.tsv", "--output-dir", out, "--format", "textgrid"]
-    code, stdout, err = run(capsys, *argv)
+    code, stdout, err = run_cli(capsys, *argv)
     assert code == 2 and stdout == ""
     assert sorted(p.name for p in out.iterdir()) == ["a.TextGrid", "b.TextGrid"]
     lines = err.strip().splitlines()
@@ -252,7 +238,7 @@ def test_a_manifest_with_a_bad_file_aligns_the_others(capsys, tmp_path, model):
     assert "2 aligned, 0 skipped (output exists), 1 failed" in lines[-1]
     grid = textgrid.openTextgrid(str(out / "b.TextGrid"), includeEmptyIntervals=False)
     assert [e.label for e in grid.getTier("words").entries] == ["GOOD", "BYE"]
-    code, _, err = run(capsys, *argv)  # a rerun skips what is done
+    code, _, err = run_cli(capsys, *argv)  # a rerun skips what is done
     assert code == 2 and "0 aligned, 2 skipped (output exists), 1 failed" in err
     assert not list(out.glob(".tmp-*"))
 
@@ -263,5 +249,17 @@ def test_a_manifest_with_a_bad_file_aligns_the_others(capsys, tmp_path, model):
      (["a.wav"], "give the transcript")],
 )  # fmt: skip
 def test_flag_mistakes_are_one_line(capsys, tmp_path, model, args, message):
-    code, out, err = run(capsys, "align", model, *[tmp_path / args[0], *args[1:]])
+    code, out, err = run_cli(capsys, "align", model, *[tmp_path / args[0], *args[1:]])
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_manifest_without_its_transcripts_is_one_line(capsys, tmp_path):
+    tone_file(tmp_path / "a.wav")
+    (tmp_path / "dev.tsv").write_text(f"{tmp_path}\na.wav\t16000\na.wav\t16000\n")
+    argv = ["align", "no-model-needed", tmp_path / "dev.tsv", "--output-dir", tmp_path / "o"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "no transcripts: expected dev.wrd beside the manifest" in err
+    (tmp_path / "dev.wrd").write_text("HELLO\n")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "dev.wrd: 1 transcript lines for 2 manifest entries" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -138,6 +138,11 @@ def test_features_gives_one_line_and_writes_nothing(capsys, tmp_path, model_dir,
     assert not target.parent.exists() or not any(target.parent.iterdir())
 
 
+def test_align_gives_one_line_and_prints_nothing(capsys, model_dir, bad_audio):
+    path, message = bad_audio
+    assert one_line_error(capsys, ["align", model_dir, path, "HELLO"], path, message) == ""
+
+
 def test_python_api_reports_the_input(model_dir, bad_audio):
     path, message = bad_audio
     engine = Wav2Vec2Inference.from_pretrained(model_dir)
@@ -145,6 +150,8 @@ def test_python_api_reports_the_input(model_dir, bad_audio):
     assert not result.ok and str(path) in result.error and message in result.error
     with pytest.raises(Wav2Vec2Error, match=re.escape(message)):
         engine.features(path)
+    with pytest.raises(Wav2Vec2Error, match=re.escape(message)):
+        engine.align(path, "HELLO")
 
 
 def test_evaluate_reports_and_skips_the_bad_file(capsys, tmp_path, model_dir, bad_audio):

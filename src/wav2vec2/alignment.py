@@ -131,8 +131,8 @@ def label_ids(text: str, vocab: Vocabulary) -> list[int]:
         targets = vocab.encode(text)
     except ValueError as exc:
         raise Wav2Vec2Error(
-            f"the text has {exc} (it is upper-cased and its spaces become "
-            f"{vocab.word_delimiter!r}; remove or spell out the rest)"
+            f"the text has {exc}: remove or spell them out (spaces between words "
+            f"become {vocab.word_delimiter!r})"
         ) from None
     if not targets:
         raise Wav2Vec2Error("nothing to align: the text is empty")
