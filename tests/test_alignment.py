@@ -207,6 +207,9 @@ def test_the_command_writes_what_the_engine_aligns(capsys, tmp_path, model):
     assert ends == sorted(ends) and 0 < ends[-1] <= doc["duration"] == 1.0
     code, out, _ = run_cli(capsys, "align", model, wav, "hello world", "--format", "vtt")
     assert code == 0 and [c.text for c in webvtt.from_buffer(io.StringIO(out))] == ["HELLO WORLD"]
+    chunked = ["--chunk-seconds", "0.3", "--context-seconds", "0.1"]  # 4 chunks, stitched
+    code, out, _ = run_cli(capsys, "align", model, wav, "hello world", *chunked)
+    assert code == 0 and json.loads(out)["chars"][-1]["end"] <= 1.0
 
 
 @pytest.mark.parametrize(
