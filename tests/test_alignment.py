@@ -264,5 +264,5 @@ def test_a_manifest_without_its_transcripts_is_one_line(capsys, tmp_path):
     assert code == 2 and "no transcripts: expected dev.wrd beside the manifest" in err
     (tmp_path / "dev.wrd").write_text("HELLO\n")
     code, _, err = run_cli(capsys, *argv)
-    assert code == 2 and "dev.wrd: 1 transcript lines for 2 manifest entries" in err
+    assert code == 2 and "dev.wrd: 1 lines for 2 manifest entries" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -274,7 +274,7 @@ BAD_TEXT = {
     "empty_manifest": ("test.tsv", "", "empty manifest"),
     "manifest_not_utf8": ("test.tsv", b"{d}\nu\xff.wav\t16000\n", "line 2: not UTF-8"),
     "labels_not_utf8": ("test.wrd", b"AB\nA\xffB\n", "line 2: not UTF-8"),
-    "too_few_labels": ("test.wrd", "AB\n", "1 transcripts for 2 manifest entries"),
+    "too_few_labels": ("test.wrd", "AB\n", "1 lines for 2 manifest entries"),
 }  # fmt: skip
 
 
@@ -326,7 +326,7 @@ def test_python_readers_name_the_bad_file(bad_split):
     "ltr, message",
     [
         (b"A B |\nA \xff |\n", "line 2: not UTF-8"),
-        (b"A B |\n", "1 label lines for 2 manifest entries"),
+        (b"A B |\n", "1 lines for 2 manifest entries"),
     ],
 )
 def test_finetune_labels_that_cannot_be_used(capsys, tmp_path, model_dir, ltr, message):

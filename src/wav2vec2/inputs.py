@@ -60,13 +60,7 @@ def labeled_inputs(manifest: str | Path) -> list[tuple[Input, str]]:
     labels = Path(manifest).with_suffix(".wrd")
     if not labels.exists():
         raise Wav2Vec2Error(f"no transcripts: expected {labels.name} beside the manifest", manifest)
-    lines = read_labels(labels)
-    if len(lines) != len(inputs):
-        raise Wav2Vec2Error(
-            f"{len(lines)} transcript lines for {len(inputs)} manifest entries; it must have "
-            "one line per entry, in order",
-            labels,
-        )
+    lines = read_labels(labels, len(inputs))
     return list(zip(inputs, lines, strict=True))
 
 

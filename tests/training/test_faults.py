@@ -40,6 +40,7 @@ from training_support import (
     DETERMINISTIC,
     TINY_MODEL,
     finetune_argv,
+    one_error_line,
     pretrain_argv,
     settings_file,
     train_losses,
@@ -254,14 +255,6 @@ def test_resume_repairs_best_and_sweeps_what_a_kill_left(tmp_path):
 
 # -- a full disk -------------------------------------------------------------------------------
 FULL = "cannot write (No space left on device); what was there before is unchanged. "
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err[-2000:]
-    return lines[0]
 
 
 def assert_whole(checkpoint: Path) -> None:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from wav2vec2.atomic import write_text_atomic
-from wav2vec2.cli.decoding_args import add_chunking_args, chunk_config
+from wav2vec2.cli.decoding_args import add_chunking_args, add_output_args, chunk_config
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.formats import ALIGN_FORMATS, extension, render_alignment
 from wav2vec2.inference import Wav2Vec2Inference
@@ -33,14 +33,7 @@ def register(sub) -> None:
     p.add_argument("--format", choices=ALIGN_FORMATS, default="json",
                    help="json (default: words and letters), tsv, srt, vtt or textgrid "
                    "(Praat: a words and a chars tier)")  # fmt: skip
-    p.add_argument("--timestamps", choices=("word", "char"), default="word",
-                   help="char: tsv rows per letter")  # fmt: skip
-    p.add_argument(
-        "--output-dir",
-        type=Path,
-        help="one file per utterance here (resumable: existing outputs are skipped)",
-    )
-    p.add_argument("--device", default="cpu")
+    add_output_args(p, "utterance", "char: tsv rows per letter")
     add_chunking_args(p)
     p.set_defaults(func=run)
 

@@ -3,6 +3,8 @@ with an LM) and long-audio chunking (which ``align`` takes too)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.chunking import ChunkConfig
 from wav2vec2.errors import Wav2Vec2Error
@@ -21,6 +23,18 @@ def add_decoding_args(p) -> None:
     g.add_argument("--beam", type=int, help=f"hypotheses kept per frame ({d.beam})")
     g.add_argument("--beam-threshold", type=float, help=f"({d.beam_threshold})")
     add_chunking_args(p)
+
+
+def add_output_args(p, unit: str, char_help: str) -> None:
+    """``--timestamps``, ``--output-dir`` and ``--device``, as ``transcribe`` and ``align``
+    take them (``unit``: what gets one output file)."""
+    p.add_argument("--timestamps", choices=("word", "char"), default="word", help=char_help)
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        help=f"one file per {unit} here (resumable: existing outputs are skipped)",
+    )
+    p.add_argument("--device", default="cpu")  # fmt: skip
 
 
 def add_chunking_args(p) -> None:
