@@ -32,7 +32,7 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pretrain_step import allocator_in_use, child_env, matmul_probe  # noqa: E402
+from pretrain_step import allocator_in_use, matmul_probe, run_child  # noqa: E402
 
 RATE = 16_000
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ'"
@@ -104,12 +104,7 @@ def run_case(args, preset: str, decoder: str, audio: Path, lm: Path | None) -> d
            "--audio", str(audio), "--beam", str(args.beam)]  # fmt: skip
     if lm is not None:
         cmd += ["--lm", str(lm)]
-    proc = subprocess.run(cmd, env=child_env(args.allocator), capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"{preset}/{decoder} failed (exit {proc.returncode})")
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_child(cmd, args.allocator, f"{preset}/{decoder}")
 
 
 def markdown(rows: list[dict]) -> str:

@@ -281,11 +281,17 @@ def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
     ]  # fmt: skip
     if args.profile:
         cmd += ["--profile", "--profile-rows", str(args.profile_rows)]
-    proc = subprocess.run(cmd, env=child_env(args.allocator), capture_output=True, text=True)
+    return run_child(cmd, args.allocator, f"{impl} worker")
+
+
+def run_child(cmd: list[str], allocator: str, what: str) -> dict[str, Any]:
+    """Run a benchmark's worker process under ``allocator``; its last ``RESULT {json}``
+    line is its report (its output is shown if it fails)."""
+    proc = subprocess.run(cmd, env=child_env(allocator), capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"{impl} worker failed (exit {proc.returncode})")
+        raise SystemExit(f"{what} failed (exit {proc.returncode})")
     return json.loads(lines[-1][len("RESULT ") :])
 
 

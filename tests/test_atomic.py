@@ -65,11 +65,13 @@ def test_a_file_refused_inside_a_folder_names_the_folder(tmp_path):
     def fail(tmp: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    # the file's own name is a temporary one that is gone by the time the user reads it
+    # the file's own folder is a temporary one that is gone by the time the user reads it:
+    # the file is named inside the folder asked for
     with pytest.raises(Wav2Vec2Error) as info, atomic_dir(dest) as tmp:
         atomic_write(tmp / "model.safetensors", fail)
     assert str(info.value) == (
-        f"{dest}: cannot write (No space left on device); what was there before is unchanged"
+        f"{dest / 'model.safetensors'}: cannot write (No space left on device); what was there "
+        "before is unchanged"
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -186,3 +188,21 @@ def test_safetensors_and_npy_report_a_full_disk_as_such(tmp_path, monkeypatch):
     write_npy_atomic(tmp_path / "f.npy", array)
     assert np.array_equal(np.load(tmp_path / "f.npy"), array)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npy"]
+
+
+def test_errors_cross_process_boundaries_whole():
+    """A worker pool pickles a worker's exception back to the parent; one that cannot be
+    rebuilt there leaves the pool waiting forever (corpus make on a full disk hung so)."""
+    import pickle
+
+    from wav2vec2.atomic import WriteFailed
+    from wav2vec2.training.trainer import TrainingStopped
+
+    for error in (
+        Wav2Vec2Error("bad", "/x.wav"),
+        WriteFailed("No space left on device", "/out/a.flac"),
+        TrainingStopped("stopped"),
+    ):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error)
+        assert back.__dict__ == error.__dict__

@@ -138,6 +138,11 @@ def test_features_gives_one_line_and_writes_nothing(capsys, tmp_path, model_dir,
     assert not target.parent.exists() or not any(target.parent.iterdir())
 
 
+def test_align_gives_one_line_and_prints_nothing(capsys, model_dir, bad_audio):
+    path, message = bad_audio
+    assert one_line_error(capsys, ["align", model_dir, path, "HELLO"], path, message) == ""
+
+
 def test_python_api_reports_the_input(model_dir, bad_audio):
     path, message = bad_audio
     engine = Wav2Vec2Inference.from_pretrained(model_dir)
@@ -145,6 +150,37 @@ def test_python_api_reports_the_input(model_dir, bad_audio):
     assert not result.ok and str(path) in result.error and message in result.error
     with pytest.raises(Wav2Vec2Error, match=re.escape(message)):
         engine.features(path)
+    with pytest.raises(Wav2Vec2Error, match=re.escape(message)):
+        engine.align(path, "HELLO")
+
+
+def test_evaluate_reports_and_skips_the_bad_file(capsys, tmp_path, model_dir, bad_audio):
+    path, message = bad_audio
+    d = labeled_split(tmp_path / "data", good=1)
+    rel = os.path.relpath(path, d)
+    (d / "test.tsv").write_text(f"{d}\nu0.wav\t{RATE}\n{rel}\t{RATE}\n")
+    (d / "test.wrd").write_text("AB\nAB\n")
+    argv = ["evaluate", model_dir, "--data", d, "--split", "test", "--out", tmp_path / "r"]
+    assert main([str(a) for a in argv]) == 0
+    out, err = capsys.readouterr()
+    assert "(1 utterances, 1 skipped" in out and "Traceback" not in err
+    (line,) = [ln for ln in err.splitlines() if path.name in ln]
+    assert message in line
+
+
+def test_manifest_skips_and_lists_the_bad_file(capsys, tmp_path, bad_audio):
+    path, message = bad_audio
+    if not path.is_file() and not path.is_fifo():
+        pytest.skip("manifest searches folders for files: a folder or a missing file is not one")
+    _wav(path.parent / "good.wav", tone())
+    argv = ["manifest", path.parent, tmp_path / "m", "--valid-percent", "0"]
+    assert main([str(a) for a in argv]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    (line,) = [ln for ln in out.splitlines() if ln.startswith(f"skipped {path.name}")]
+    assert message.split(":")[0].removesuffix(" 32 samples") in line or "too short" in line
+    kept = (tmp_path / "m" / "train.tsv").read_text().splitlines()[1:]
+    assert f"good.wav\t{RATE}" in kept and not any(k.startswith(path.name) for k in kept)
 
 
 @pytest.mark.parametrize(
@@ -238,7 +274,7 @@ BAD_TEXT = {
     "empty_manifest": ("test.tsv", "", "empty manifest"),
     "manifest_not_utf8": ("test.tsv", b"{d}\nu\xff.wav\t16000\n", "line 2: not UTF-8"),
     "labels_not_utf8": ("test.wrd", b"AB\nA\xffB\n", "line 2: not UTF-8"),
-    "too_few_labels": ("test.wrd", "AB\n", "1 transcripts for 2 manifest entries"),
+    "too_few_labels": ("test.wrd", "AB\n", "1 lines for 2 manifest entries"),
 }  # fmt: skip
 
 
@@ -290,7 +326,7 @@ def test_python_readers_name_the_bad_file(bad_split):
     "ltr, message",
     [
         (b"A B |\nA \xff |\n", "line 2: not UTF-8"),
-        (b"A B |\n", "1 label lines for 2 manifest entries"),
+        (b"A B |\n", "1 lines for 2 manifest entries"),
     ],
 )
 def test_finetune_labels_that_cannot_be_used(capsys, tmp_path, model_dir, ltr, message):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
+from cli_support import run_cli as run
+from cli_support import tone_file
 from hf_reference import make_ctc, save_with_processor
 from lm_support import TEXT, VOCAB, build_lm, emissions, spell
 from wav2vec2.beam_search import WINDOW, BeamSearchConfig, LexiconBeamDecoder
@@ -117,7 +117,7 @@ def dev_set(tmp_path_factory, lm_dir):
     data.mkdir()
     utterances = {"a.wav": (SENTENCE, TIE), "b.wav": ("A CAT AND A DOG", None)}
     for name in utterances:
-        sf.write(data / name, np.zeros(16_000, np.float32), 16_000)
+        tone_file(data / name)
     (data / "dev.tsv").write_text(f"{data}\n" + "".join(f"{n}\t16000\n" for n in utterances))
     (data / "dev.wrd").write_text("".join(f"{text}\n" for text, _ in utterances.values()))
     logits = {
@@ -137,12 +137,6 @@ def hand_made(monkeypatch, dev_set):
             yield Emission(str(audio), 1.0, logits[str(audio)])
 
     monkeypatch.setattr(Wav2Vec2Inference, "_emissions", fake)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_tuned_weights_are_used_unless_given(capsys, tmp_path, lm_dir, dev_set, hand_made):

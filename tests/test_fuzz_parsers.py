@@ -42,17 +42,19 @@ def _valid(fmt: str) -> bytes:
 SEEDS = {fmt: _valid(fmt) for fmt in ("WAV", "FLAC")}
 
 
-def on_disk(data: bytes, name: str):
-    """A fresh file holding ``data``; hypothesis calls the test many times in one tmp_path."""
-    folder = tempfile.TemporaryDirectory()
-    path = Path(folder.name) / name
-    path.write_bytes(data)
-    return folder, path
-
-
-def assert_named(exc: Wav2Vec2Error, path: Path) -> None:
-    message = str(exc)
-    assert str(path) in message and "\n" not in message
+def read_or_refuse(reader, data: bytes, name: str):
+    """``reader`` on a fresh file holding ``data`` (hypothesis calls a test many times in one
+    tmp_path): its result, or None when it refused the file with one Wav2Vec2Error line
+    naming it. Any other exception fails the test."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        try:
+            return reader(path)
+        except Wav2Vec2Error as exc:
+            message = str(exc)
+            assert str(path) in message and "\n" not in message
+            return None
 
 
 @st.composite
@@ -72,15 +74,11 @@ def damaged_audio(draw) -> bytes:
 @FUZZ
 @given(damaged_audio())
 def test_audio_loader(data):
-    folder, path = on_disk(data, "x.wav")
-    with folder:
-        try:
-            wave = load_audio(path)
-        except Wav2Vec2Error as exc:
-            assert_named(exc, path)
-            return
-        assert wave.dtype == np.float32 and wave.ndim == 1 and len(wave) > 0
-        assert np.isfinite(wave).all()
+    wave = read_or_refuse(load_audio, data, "x.wav")
+    if wave is None:
+        return
+    assert wave.dtype == np.float32 and wave.ndim == 1 and len(wave) > 0
+    assert np.isfinite(wave).all()
 
 
 lines = st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=30), max_size=8)
@@ -104,29 +102,22 @@ def manifest_bytes(draw) -> bytes:
 @FUZZ
 @given(manifest_bytes())
 def test_manifest_parser(data):
-    folder, path = on_disk(data, "train.tsv")
-    with folder:
-        try:
-            root, entries = read_manifest(path)
-        except Wav2Vec2Error as exc:
-            assert_named(exc, path)
-            return
-        assert root == root.strip() and root  # the root line, whatever folder it names
-        for rel, count in entries:
-            assert rel and "\t" not in rel and isinstance(count, int) and count >= 0
+    got = read_or_refuse(read_manifest, data, "train.tsv")
+    if got is None:
+        return
+    root, entries = got
+    assert root == root.strip() and root  # the root line, whatever folder it names
+    for rel, count in entries:
+        assert rel and "\t" not in rel and isinstance(count, int) and count >= 0
 
 
 @FUZZ
 @given(st.binary(max_size=300))
 def test_label_parser(data):
-    folder, path = on_disk(data, "train.wrd")
-    with folder:
-        try:
-            got = read_labels(path)
-        except Wav2Vec2Error as exc:
-            assert_named(exc, path)
-            return
-        assert got == data.decode("utf-8").split("\n")[: len(got)]
+    got = read_or_refuse(read_labels, data, "train.wrd")
+    if got is None:
+        return
+    assert got == data.decode("utf-8").split("\n")[: len(got)]
 
 
 @settings(FUZZ, max_examples=50)
@@ -155,11 +146,7 @@ def dictionary_bytes(draw) -> bytes:
 @FUZZ
 @given(dictionary_bytes())
 def test_dictionary_parser(data):
-    folder, path = on_disk(data, "dict.ltr.txt")
-    with folder:
-        try:
-            got = read_dictionary(path)
-        except Wav2Vec2Error as exc:
-            assert_named(exc, path)
-            return
-        assert got and all(s and isinstance(c, int) and c >= 0 for s, c in got.items())
+    got = read_or_refuse(read_dictionary, data, "dict.ltr.txt")
+    if got is None:
+        return
+    assert got and all(s and isinstance(c, int) and c >= 0 for s, c in got.items())

@@ -30,6 +30,8 @@ FORBIDDEN = {
     "loading": {"conversion", "training", "data", "corpus", "inference", "evaluation", "demo",
                 "cli"},
     "conversion": {"training", "data", "corpus", "inference", "evaluation", "demo", "cli"},
+    "alignment": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
+                  "corpus", "inference", "evaluation", "demo", "cli"},
     "inference": {"conversion", "training", "data", "corpus", "evaluation", "demo", "cli"},
     "evaluation": {"conversion", "training", "corpus", "demo", "cli"},
     "demo": {"cli"},

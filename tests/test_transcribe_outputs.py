@@ -9,13 +9,13 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 import srt
 import torch
 import webvtt
 
+from cli_support import run_cli as run
+from cli_support import tone_file as _tone
 from hf_reference import make_ctc, save_with_processor
-from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.formats import FORMATS, cues, record, render
 from wav2vec2.inference import Transcript
@@ -23,7 +23,6 @@ from wav2vec2.timestamps import Segment, char_segments, word_segments
 from wav2vec2.vocab import Vocabulary
 
 pytestmark = pytest.mark.timeout(300)
-RATE = 16_000
 
 
 def test_word_times_come_from_the_frames_of_the_best_path():
@@ -91,18 +90,6 @@ def test_every_format_parses_with_a_real_parser():
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return save_with_processor(make_ctc("lv60k_like"), tmp_path_factory.mktemp("hf"))
-
-
-def _tone(path, seconds=1.0):
-    t = np.arange(int(seconds * RATE)) / RATE
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), RATE)
-    return path
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_folder_into_output_dir_resumes_and_counts(capsys, tmp_path, model):

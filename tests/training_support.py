@@ -149,3 +149,12 @@ def tiny_pretrained(tmp_path_factory):
     cfg = SMALL.with_overrides(**{k[len("model.") :]: v for k, v in TINY_MODEL.items()})
     torch.manual_seed(0)
     return save_model_dir(Wav2Vec2Model(cfg), tmp_path_factory.mktemp("pretrained") / "model")
+
+
+def one_error_line(capsys) -> str:
+    """The one ``error:`` line a failed CLI run printed (and no traceback)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err[-2000:]
+    return lines[0]

@@ -1,5 +1,6 @@
 """wav2vec 2.0 (Baevski et al., 2020) from scratch on PyTorch."""
 
+from wav2vec2.alignment import Alignment
 from wav2vec2.config import (
     BASE,
     LARGE,
@@ -16,6 +17,7 @@ from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alignment",
     "BASE",
     "LARGE",
     "LARGE_LV60K",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.audio import SAMPLE_RATE
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.serialization import dataclass_from_dict, set_dotted
@@ -218,7 +219,7 @@ class Wav2Vec2Config:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        write_text_atomic(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Wav2Vec2Config:

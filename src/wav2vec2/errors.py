@@ -17,3 +17,17 @@ class Wav2Vec2Error(Exception):
         message = " ".join(str(message).split())  # keep it on one line
         super().__init__(f"{path}: {message}" if path is not None else message)
         self.path = None if path is None else str(path)
+
+    def __reduce__(self):
+        # Raised in a worker process (corpus synthesis, data loading), the error is pickled
+        # back to the parent. Exception's default rebuilds it as cls(*args), which fails for
+        # a subclass whose __init__ takes other arguments, and a multiprocessing pool whose
+        # result cannot be unpickled waits forever. Rebuild it as it is instead.
+        return (_rebuild, (type(self), str(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[Wav2Vec2Error], text: str, state: dict) -> Wav2Vec2Error:
+    error = cls.__new__(cls)
+    Exception.__init__(error, text)
+    error.__dict__.update(state)
+    return error

@@ -42,16 +42,10 @@ def references(data: Path, split: str, count: int) -> list[str]:
     """Word transcripts from SPLIT.wrd, or from SPLIT.ltr (letters with | boundaries)."""
     wrd, ltr = data / f"{split}.wrd", data / f"{split}.ltr"
     if wrd.is_file():
-        refs = [" ".join(line.split()) for line in read_labels(wrd)]
-        source = wrd
-    elif ltr.is_file():
-        refs = [words_from_letters(line) for line in read_labels(ltr)]
-        source = ltr
-    else:
-        raise Wav2Vec2Error(f"no {split}.wrd or {split}.ltr transcripts", data)
-    if len(refs) != count:
-        raise Wav2Vec2Error(f"{len(refs)} transcripts for {count} manifest entries", source)
-    return refs
+        return [" ".join(line.split()) for line in read_labels(wrd, count)]
+    if ltr.is_file():
+        return [words_from_letters(line) for line in read_labels(ltr, count)]
+    raise Wav2Vec2Error(f"no {split}.wrd or {split}.ltr transcripts", data)
 
 
 def labeled_split(data: Path, split: str) -> tuple[list[str], list[str]]:

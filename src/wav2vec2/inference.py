@@ -2,7 +2,7 @@
 
 :class:`Wav2Vec2Inference` owns a model in eval mode and turns audio (paths or arrays) into
 features or transcripts: load -> 16 kHz mono -> normalize as the model's config says ->
-batch -> model -> emissions -> decoder.
+batch -> model -> emissions -> decoder (or, for a known transcript, forced alignment).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from wav2vec2.alignment import Alignment, align, label_ids
 from wav2vec2.audio import audio_info, check_finite, load_audio, normalize
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.chunking import Chunk, ChunkConfig, plan_chunks, stitch
@@ -291,6 +292,26 @@ class Wav2Vec2Inference:
         words = word_segments(chars, vocab.word_delimiter)
         return Transcript(e.source, hyp.text, e.duration, hyp, None, tuple(words), tuple(chars))
 
+    # -- forced alignment -------------------------------------------------------------------
+    def align(self, audio: Audio, text: str, progress: bool = False) -> Alignment:
+        """Word and letter times of a known transcript ``text`` in ``audio``, by CTC forced
+        alignment (:mod:`wav2vec2.alignment`) of the emissions (long audio in chunks, as
+        for transcripts). ``text`` is spelled as the model's labels are (upper case, words
+        joined by the word delimiter). Raises Wav2Vec2Error, naming the input, for audio
+        that cannot be read, a character outside the vocabulary, or audio too short for
+        the text."""
+        vocab = self._vocab()
+        text = vocab.normalize(text)
+        source = self._source([audio], 0)
+        targets = _naming(source, label_ids, text, vocab)  # a typo fails before the model runs
+        (e,) = self.emissions([audio], progress)
+        if e.logits is None:
+            raise Wav2Vec2Error(e.error)  # it names the input already
+        seconds = self.cfg.feature_encoder.stride / self.cfg.sample_rate
+        log_probs = e.logits.log_softmax(-1)
+        log_prob, words, chars = _naming(source, align, log_probs, targets, vocab, seconds)
+        return Alignment(source, text, e.duration, log_prob, words, chars)
+
     @staticmethod
     def _source(audios: Sequence[Audio], i: int) -> str:
         return str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
@@ -306,3 +327,11 @@ def _duration(audio: Audio, sample_rate: int) -> float:
     except Wav2Vec2Error:
         return 0.0
     return frames / rate
+
+
+def _naming(source: str, f, *args):
+    """``f(*args)``, with a Wav2Vec2Error it raises naming ``source``."""
+    try:
+        return f(*args)
+    except Wav2Vec2Error as exc:
+        raise Wav2Vec2Error(str(exc), source) from None

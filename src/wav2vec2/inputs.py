@@ -1,13 +1,14 @@
 """What to transcribe: files, folders (searched recursively by audio extension) and
 manifests (``.tsv``, as ``manifest`` and ``corpus`` write them), each input with the name its
-output file takes under ``--output-dir``."""
+output file takes under ``--output-dir``; and what to align: a manifest's utterances with
+their transcripts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from wav2vec2.data.manifest import read_manifest
+from wav2vec2.data.manifest import read_labels, read_manifest
 from wav2vec2.data.manifest_builder import find_audio
 from wav2vec2.errors import Wav2Vec2Error
 
@@ -50,6 +51,17 @@ def expand_inputs(sources: list[str | Path]) -> list[Input]:
             )
         seen[item.name] = item.path
     return out
+
+
+def labeled_inputs(manifest: str | Path) -> list[tuple[Input, str]]:
+    """A manifest's utterances, each with its transcript from the ``.wrd`` file beside it
+    (``SPLIT.tsv`` -> ``SPLIT.wrd``: one line per entry, in order, as fairseq keeps them)."""
+    inputs = expand_inputs([manifest])
+    labels = Path(manifest).with_suffix(".wrd")
+    if not labels.exists():
+        raise Wav2Vec2Error(f"no transcripts: expected {labels.name} beside the manifest", manifest)
+    lines = read_labels(labels, len(inputs))
+    return list(zip(inputs, lines, strict=True))
 
 
 def _name(relative) -> PurePosixPath:

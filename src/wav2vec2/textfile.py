@@ -29,3 +29,13 @@ def read_lines(path: str | Path, what: str) -> list[str]:
         raise Wav2Vec2Error(f"line {line}: not UTF-8 text (byte {exc.start})", path) from None
     lines = text.split("\n")
     return lines[:-1] if lines[-1] == "" else lines
+
+
+def text_or_file(arg: str) -> str:
+    """A command's TEXT argument: the contents of the file it names (lines joined by
+    spaces), or else the text itself."""
+    try:
+        named = Path(arg).exists()
+    except (OSError, ValueError):  # too long or odd for a path: it is text
+        named = False
+    return " ".join(read_lines(arg, "text file")) if named else arg

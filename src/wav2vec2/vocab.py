@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.textfile import read_lines
 
@@ -45,6 +46,16 @@ class Vocabulary:
         return {t for t in self.tokens if t.startswith("<") and t.endswith(">")}
 
     # -- text <-> ids ---------------------------------------------------------------------
+    def normalize(self, text: str) -> str:
+        """A transcript as this vocabulary spells labels: single spaces between words, and
+        upper case (LibriSpeech's and fairseq's letters), or lower case when the
+        vocabulary's letters are all lower case. Nothing is removed: ``encode`` names what
+        is left outside the vocabulary."""
+        letters = [t for t in self.tokens if len(t) == 1 and t.isalpha()]
+        lower = any(t.islower() for t in letters) and not any(t.isupper() for t in letters)
+        words = " ".join(text.split())
+        return words.lower() if lower else words.upper()
+
     def encode(self, text: str) -> list[int]:
         """Transcript (words separated by spaces) -> letter ids with word delimiters.
 
@@ -83,7 +94,7 @@ class Vocabulary:
         """Write the non-special tokens in order (counts are not kept; written as 0... n)."""
         lines = [f"{t} {len(self.tokens) - i}" for i, t in enumerate(self.tokens)]
         lines = [ln for ln, t in zip(lines, self.tokens) if t not in FAIRSEQ_SPECIALS]
-        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_text_atomic(path, "\n".join(lines) + "\n")
 
     # -- transformers -----------------------------------------------------------------------
     @classmethod
@@ -133,8 +144,7 @@ class Vocabulary:
         )
 
     def save(self, path: str | Path) -> None:
-        text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
-        Path(path).write_text(text, encoding="utf-8")
+        write_text_atomic(path, json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:

@@ -60,7 +60,7 @@ def test_labels_drop_long_and_report_bad_letters(corpus, tmp_path):
     assert batch.targets.shape == (2, 12) and batch.target_lengths.tolist() == [12, 12]
 
     write_labels(tmp_path / "short.ltr", ["H E L L O |"])
-    with pytest.raises(Wav2Vec2Error, match="1 label lines for 12 manifest entries"):
+    with pytest.raises(Wav2Vec2Error, match="1 lines for 12 manifest entries"):
         AudioDataset(
             manifest,
             labels_path=tmp_path / "short.ltr",

@@ -31,6 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -39,12 +40,12 @@ from training_support import (
     DETERMINISTIC,
     TINY_MODEL,
     finetune_argv,
+    one_error_line,
     pretrain_argv,
     settings_file,
     train_losses,
 )
 from wav2vec2 import SMALL, Wav2Vec2Model, faults
-from wav2vec2.checkpoint import model_dir
 from wav2vec2.checkpoint import training_state as ckpt
 from wav2vec2.checkpoint.model_dir import read_model_dir
 from wav2vec2.cli import main
@@ -256,14 +257,6 @@ def test_resume_repairs_best_and_sweeps_what_a_kill_left(tmp_path):
 FULL = "cannot write (No space left on device); what was there before is unchanged. "
 
 
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err[-2000:]
-    return lines[0]
-
-
 def assert_whole(checkpoint: Path) -> None:
     """A checkpoint that a resume can load: model directory and training state."""
     read_model_dir(checkpoint)
@@ -277,7 +270,9 @@ def assert_stopped_at_3_then_resumes(out, argv_for, capsys, free_space) -> None:
     checkpoints = out / "checkpoints"
     line = one_error_line(capsys)
     assert line == (
-        f"wav2vec2 pretrain: error: {checkpoints / 'update_00000003'}: {FULL}Training stopped "
+        # the file that did not fit, named inside the folder the user will look for
+        f"wav2vec2 pretrain: error: {checkpoints / 'update_00000003' / 'model.safetensors'}: "
+        f"{FULL}Training stopped "
         f"at update 3; once that is fixed, re-run the same command to resume from "
         f"{checkpoints / 'update_00000002'}"
     )
@@ -295,18 +290,21 @@ def test_refused_checkpoint_write_stops_the_run_with_one_line(argv_for, tmp_path
                                                               capsys):  # fmt: skip
     out = tmp_path / "run"
     assert main(argv_for("pretrain", out, 2)) == 0
-    real_save = model_dir.save_file
+    real_save = safetensors.torch.save_file
 
-    def disk_full(tensors, path):  # half a file, then what safetensors raises on ENOSPC
+    def disk_full(tensors, path, metadata=None):  # half a file, then safetensors on ENOSPC
         Path(path).write_bytes(b"half")
         raise SafetensorError("Error while serializing: I/O error: No space left on device "
                               "(os error 28)")  # fmt: skip
 
-    monkeypatch.setattr(model_dir, "save_file", disk_full)
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
     capsys.readouterr()
     assert main(argv_for("pretrain", out, 4)) == 2
     assert_stopped_at_3_then_resumes(
-        out, argv_for, capsys, lambda: monkeypatch.setattr(model_dir, "save_file", real_save)
+        out,
+        argv_for,
+        capsys,
+        lambda: monkeypatch.setattr(safetensors.torch, "save_file", real_save),
     )
 
 

@@ -9,7 +9,13 @@ import re
 import pytest
 import torch
 
-from training_support import copy_corpus, finetune_argv, pretrain_argv, settings_file
+from training_support import (
+    copy_corpus,
+    finetune_argv,
+    one_error_line,
+    pretrain_argv,
+    settings_file,
+)
 from wav2vec2.cli import main
 from wav2vec2.training.metrics import read_log
 from wav2vec2.training.tasks import PretrainTask
@@ -124,14 +130,6 @@ def corpora(tiny_corpus, tone_corpus, tiny_pretrained):
     return {"pretrain": tiny_corpus, "finetune": tone_corpus, "init": tiny_pretrained}
 
 
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err[-2000:]
-    return lines[0]
-
-
 # Before the fix these runs printed "skipping bad audio file" for ever at full CPU.
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("verb", ["pretrain", "finetune"])
@@ -140,7 +138,7 @@ def test_training_with_no_readable_audio_stops_with_one_error(
     verb, fault, corpora, tmp_path, capsys
 ):
     assert main(no_audio_argv(verb, corpora, tmp_path, fault)) == 2
-    line = one_line_error(capsys)
+    line = one_error_line(capsys)
     assert str(tmp_path / "data" / "train.tsv") in line
     if fault == "root missing":
         assert (
@@ -161,7 +159,7 @@ def test_training_with_no_readable_audio_stops_with_one_error(
 @pytest.mark.parametrize("fault", ["root missing", "all unreadable"])
 def test_validation_with_no_readable_audio_stops_with_one_error(fault, corpora, tmp_path, capsys):
     assert main(no_audio_argv("pretrain", corpora, tmp_path, fault, subset="valid")) == 2
-    line = one_line_error(capsys)
+    line = one_error_line(capsys)
     assert str(tmp_path / "data" / "valid.tsv") in line
     if fault == "root missing":
         assert "no validation audio can be read" in line

@@ -19,7 +19,6 @@ from torch import Tensor
 
 from wav2vec2.atomic import (
     atomic_dir,
-    atomic_write,
     check_replaceable_dir,
     write_safetensors_atomic,
     write_text_atomic,
@@ -92,6 +91,6 @@ def save_model_dir(model: Wav2Vec2Model, dest: str | Path, vocab: Vocabulary | N
     with atomic_dir(dest) as tmp:
         write_safetensors_atomic(tmp / WEIGHTS_FILE, state)
         if vocab is not None:
-            atomic_write(tmp / VOCAB_FILE, vocab.save)
+            vocab.save(tmp / VOCAB_FILE)
         write_text_atomic(tmp / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
     return dest

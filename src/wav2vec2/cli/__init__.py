@@ -17,6 +17,7 @@ VERBS = (
     "info",
     "features",
     "transcribe",
+    "align",
     "convert",
     "corpus",
     "manifest",

@@ -1,9 +1,11 @@
 """The flags that ``transcribe`` and ``evaluate`` share: decoding (greedy, or beam search
-with an LM) and long-audio chunking; ``lm tune`` shares the search flags."""
+with an LM) and long-audio chunking (which ``align`` takes too); ``lm tune`` shares the
+search flags."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.chunking import ChunkConfig
@@ -44,6 +46,22 @@ def add_decoding_args(p) -> None:
         metavar="WORD[:WEIGHT]",
         help=f"prefer WORD: WEIGHT (default {DEFAULT_WEIGHT:g}) added per occurrence; repeatable",
     )
+    add_chunking_args(p)
+
+
+def add_output_args(p, unit: str, char_help: str) -> None:
+    """``--timestamps``, ``--output-dir`` and ``--device``, as ``transcribe`` and ``align``
+    take them (``unit``: what gets one output file)."""
+    p.add_argument("--timestamps", choices=("word", "char"), default="word", help=char_help)
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        help=f"one file per {unit} here (resumable: existing outputs are skipped)",
+    )
+    p.add_argument("--device", default="cpu")  # fmt: skip
+
+
+def add_chunking_args(p) -> None:
     c, k = ChunkConfig(), p.add_argument_group("long audio")
     k.add_argument(
         "--chunk-seconds",

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from wav2vec2.atomic import write_text_atomic
-from wav2vec2.cli.decoding_args import add_decoding_args, beam_config, chunk_config
+from wav2vec2.cli.decoding_args import (
+    add_decoding_args,
+    add_output_args,
+    beam_config,
+    chunk_config,
+)
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.formats import FORMATS, record, render
 from wav2vec2.inference import Wav2Vec2Inference
@@ -46,18 +50,7 @@ def register(sub) -> None:
         help="txt (default), json, jsonl, srt, vtt or tsv (word times)",
     )
     p.add_argument("--json", action="store_true", help="the same as --format jsonl")
-    p.add_argument(
-        "--timestamps",
-        choices=("word", "char"),
-        default="word",
-        help="char: letters with times too (json, jsonl, tsv)",
-    )
-    p.add_argument(
-        "--output-dir",
-        type=Path,
-        help="one file per input here (resumable: existing outputs are skipped)",
-    )
-    p.add_argument("--device", default="cpu")
+    add_output_args(p, "input", "char: letters with times too (json, jsonl, tsv)")
     add_decoding_args(p)
     p.set_defaults(func=run)  # fmt: skip
 

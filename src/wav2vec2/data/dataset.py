@@ -239,13 +239,7 @@ def _encode_labels(
     Tokens are the space-separated letters, ``|`` included, looked up one by one: the line is
     already in letter form, so ``Vocabulary.encode`` (which takes words) does not apply.
     """
-    lines = read_labels(path)
-    if len(lines) != len(entries):
-        raise Wav2Vec2Error(
-            f"{len(lines)} label lines for {len(entries)} manifest entries; "
-            "the label file must have one line per manifest entry, in order",
-            path,
-        )
+    lines = read_labels(path, len(entries))
     index = vocab.index
     ids: list[list[int] | None] = []
     problems: list[str] = []

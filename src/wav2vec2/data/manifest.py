@@ -91,9 +91,18 @@ def write_labels(path: str | Path, lines: Iterable[str]) -> None:
     write_text_atomic(path, "".join(f"{line}\n" for line in lines))
 
 
-def read_labels(path: str | Path) -> list[str]:
-    """Read one label per line (trailing newline characters removed, nothing else)."""
-    return read_lines(path, "labels")
+def read_labels(path: str | Path, entries: int | None = None) -> list[str]:
+    """Read one label per line (trailing newline characters removed, nothing else). With
+    ``entries``, the file must have that many lines: one per manifest entry, in order, as
+    fairseq keeps them; anything else is one error naming the file."""
+    lines = read_lines(path, "labels")
+    if entries is not None and len(lines) != entries:
+        raise Wav2Vec2Error(
+            f"{len(lines)} lines for {entries} manifest entries; a label file has one line "
+            "per manifest entry, in order",
+            path,
+        )
+    return lines
 
 
 def letter_counts(transcripts: Iterable[str]) -> Counter[str]:

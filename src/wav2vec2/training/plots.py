@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from wav2vec2.atomic import atomic_write  # noqa: E402
 from wav2vec2.errors import Wav2Vec2Error  # noqa: E402
 from wav2vec2.training.metrics import LOG_FILE, read_log  # noqa: E402
 
@@ -58,7 +59,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         ax.legend()
         fig.tight_layout()
         path = out_dir / name
-        fig.savefig(path, dpi=100)
+        atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png"))
         plt.close(fig)
         written.append(path)
     return written
