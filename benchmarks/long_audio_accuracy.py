@@ -61,7 +61,8 @@ def main() -> None:
                          "wer": jiwer.wer(joined_ref, t.text),
                          "seconds": time.perf_counter() - start})  # fmt: skip
     result = {"model": args.model, "data": args.data, "split": args.split,
-              "utterances": len(paths), "audio_s": len(long_wave) / SAMPLE_RATE, "rows": rows}  # fmt: skip
+              "utterances": len(paths), "audio_s": len(long_wave) / SAMPLE_RATE,
+              "rows": rows}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{len(paths)} utterances joined: {len(long_wave) / SAMPLE_RATE / 60:.1f} min")
