@@ -134,7 +134,7 @@ class Wav2Vec2Inference:
     def _windows(self, audios: Sequence[Audio]) -> Iterator[dict[int, np.ndarray | str]]:
         """Inputs loaded a window at a time ({index: model input, or the one-line error}),
         so that memory holds one window of audio however many files there are. A window
-        closes after ``window_seconds`` of audio (or at the end); one input longer than
+        closes after ``window_samples`` of audio (or at the end); one input longer than
         that is a window of its own (its chunks are batched, see ``_emissions``)."""
         window: dict[int, np.ndarray | str] = {}
         held = 0
@@ -226,15 +226,19 @@ class Wav2Vec2Inference:
                 x, n = self._collate(waves)
                 out = self.model.ctc(x, n)
                 for row, k, frames in zip(out.logits, batch, out.frame_lengths.tolist()):
-                    outputs[k] = row[: int(frames)].float().cpu()
+                    # a copy: a view would keep the whole padded batch alive with it
+                    outputs[k] = row[: int(frames)].float().cpu().clone()
                 bar.update(sum(lengths[k] for k in batch) / rate)
+            mine: dict[int, list[int]] = {}  # input -> its pieces, in order
+            for k, (i, _) in enumerate(pieces):
+                mine.setdefault(i, []).append(k)
             for i, wave in window.items():
                 source = self._source(audios, i)
                 if isinstance(wave, str):
                     yield Emission(source, 0.0, None, wave)
                     continue
-                mine = [k for k, (j, _) in enumerate(pieces) if j == i]
-                logits = stitch([pieces[k][1] for k in mine], [outputs[k] for k in mine], stride)
+                ks = mine[i]
+                logits = stitch([pieces[k][1] for k in ks], [outputs[k] for k in ks], stride)
                 yield Emission(source, len(wave) / rate, logits)
 
     def _bar(self, audios: Sequence[Audio], progress: bool) -> tqdm:
@@ -287,7 +291,7 @@ class Wav2Vec2Inference:
             return Transcript(e.source, "", e.duration, None, e.error)
         (hyp,) = decoder.decode(e.logits[None], torch.tensor([e.logits.shape[0]]))
         vocab = self._vocab()
-        seconds = self.cfg.feature_encoder.stride / self.cfg.sample_rate
+        seconds = 1 / self.cfg.frame_rate
         chars = char_segments(hyp, vocab, e.logits.log_softmax(-1), seconds)
         words = word_segments(chars, vocab.word_delimiter)
         return Transcript(e.source, hyp.text, e.duration, hyp, None, tuple(words), tuple(chars))
@@ -307,7 +311,7 @@ class Wav2Vec2Inference:
         (e,) = self.emissions([audio], progress)
         if e.logits is None:
             raise Wav2Vec2Error(e.error)  # it names the input already
-        seconds = self.cfg.feature_encoder.stride / self.cfg.sample_rate
+        seconds = 1 / self.cfg.frame_rate
         log_probs = e.logits.log_softmax(-1)
         log_prob, words, chars = _naming(source, align, log_probs, targets, vocab, seconds)
         return Alignment(source, text, e.duration, log_prob, words, chars)

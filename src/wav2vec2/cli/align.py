@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from wav2vec2.atomic import write_text_atomic
 from wav2vec2.cli.decoding_args import add_chunking_args, add_output_args, chunk_config
+from wav2vec2.cli.output_dir import plan_outputs, print_summary
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.formats import ALIGN_FORMATS, extension, render_alignment
 from wav2vec2.inference import Wav2Vec2Inference
@@ -51,13 +52,7 @@ def run(args) -> int:
     else:
         name = PurePosixPath(Path(args.audio).name).with_suffix("")
         jobs = [(Input(Path(args.audio), name), text_or_file(args.text))]
-    todo, outputs = jobs, None
-    if args.output_dir is not None:
-        if args.output_dir.exists() and not args.output_dir.is_dir():
-            raise Wav2Vec2Error("is a file; --output-dir needs a folder", args.output_dir)
-        ext = extension(args.format)
-        outputs = {i.path: args.output_dir / f"{i.name}.{ext}" for i, _ in jobs}
-        todo = [(i, text) for i, text in jobs if not outputs[i.path].exists()]
+    outputs, todo = plan_outputs(args.output_dir, jobs, lambda job: job[0], extension(args.format))
     engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, chunking=chunk_config(args))
     chars = args.timestamps == "char"
     failed = 0
@@ -74,7 +69,5 @@ def run(args) -> int:
         else:
             sys.stdout.write(output)
     if outputs is not None:
-        done, skipped = len(todo) - failed, len(jobs) - len(todo)
-        summary = f"{done} aligned, {skipped} skipped (output exists), {failed} failed"
-        print(f"wav2vec2 align: {summary} -> {args.output_dir}", file=sys.stderr)
+        print_summary("align", "aligned", len(jobs), len(todo), failed, args.output_dir)
     return 2 if failed else 0

@@ -26,6 +26,7 @@ from wav2vec2.cli.decoding_args import (
     beam_config,
     chunk_config,
 )
+from wav2vec2.cli.output_dir import plan_outputs, print_summary
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.formats import FORMATS, record, render
 from wav2vec2.inference import Wav2Vec2Inference
@@ -65,13 +66,7 @@ def run(args) -> int:
             f"--format {fmt} writes one document per input: give --output-dir DIR for "
             f"{len(inputs)} inputs (or use jsonl)"
         )
-    outputs = None
-    todo = inputs
-    if args.output_dir is not None:
-        if args.output_dir.exists() and not args.output_dir.is_dir():
-            raise Wav2Vec2Error("is a file; --output-dir needs a folder", args.output_dir)
-        outputs = {i.path: args.output_dir / f"{i.name}.{fmt}" for i in inputs}
-        todo = [i for i in inputs if not outputs[i.path].exists()]
+    outputs, todo = plan_outputs(args.output_dir, inputs, lambda i: i, fmt)
     engine = Wav2Vec2Inference.from_pretrained(
         args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args)
     )
@@ -94,7 +89,5 @@ def run(args) -> int:
         else:
             sys.stdout.write(render(result, fmt, chars))
     if outputs is not None:
-        done, skipped = len(todo) - failed, len(inputs) - len(todo)
-        summary = f"{done} transcribed, {skipped} skipped (output exists), {failed} failed"
-        print(f"wav2vec2 transcribe: {summary} -> {args.output_dir}", file=sys.stderr)
+        print_summary("transcribe", "transcribed", len(inputs), len(todo), failed, args.output_dir)
     return 2 if failed else 0
