@@ -48,16 +48,16 @@ def _open_audio(path: Path):
     messages for these cases are misleading ("Format not recognised" for a folder), and a
     named pipe would block the reader forever."""
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
     except (FileNotFoundError, NotADirectoryError):
         raise Wav2Vec2Error("no such audio file", path) from None
     except OSError as exc:
         raise Wav2Vec2Error(f"cannot read audio ({exc.strerror or exc})", path) from None
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(status.st_mode):
         raise Wav2Vec2Error("is a folder, not an audio file", path)
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(status.st_mode):
         raise Wav2Vec2Error("not a regular file (a pipe, socket or device)", path)
-    if path.stat().st_size == 0:
+    if status.st_size == 0:
         raise Wav2Vec2Error("empty file (0 bytes)", path)
     try:
         return path.open("rb")
