@@ -12,6 +12,7 @@ from cli_support import run_cli as run
 from cli_support import tone_file
 from hf_reference import make_ctc, save_with_processor
 from lm_support import TEXT, VOCAB, build_lm, emissions, spell
+from wav2vec2 import beam_search
 from wav2vec2.beam_search import WINDOW, BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.cli import main
 from wav2vec2.decoding import GreedyDecoder
@@ -68,6 +69,39 @@ def test_lexicon_free_search_forgets_the_states_of_dead_hypotheses(lm_dir):
     (hyp,) = decoder.decode(logits, torch.tensor([logits.shape[1]]))
     assert hyp.text == text  # no live state was forgotten
     assert max(held) < 3 * held[0]  # kept: two windows' worth, not all nine
+
+
+@pytest.mark.parametrize("lexicon_free", [False, True])
+def test_long_input_is_committed_as_it_goes_with_the_same_result(lm_dir, lexicon_free, monkeypatch):
+    # Past LOOK_BACK frames the search commits the best path and forgets what lies before
+    # it (bounded memory): the text and every letter's frames equal the one-shot search.
+    text = " ".join(TEXT[:5] * 6)
+    confusions = {i: {"M": 0.5, "R": 0.4} for i in range(14, 600, 97)}  # no exact ties
+    logits = emissions(spell(text, confusions))
+    assert logits.shape[1] > 10 * WINDOW
+    config = BeamSearchConfig(lexicon_free=lexicon_free)
+    lengths = torch.tensor([logits.shape[1]])
+    monkeypatch.setattr(beam_search, "LOOK_BACK", 10**9)
+    (whole,) = LexiconBeamDecoder(VOCAB, lm_dir, config).decode(logits, lengths)
+    monkeypatch.setattr(beam_search, "LOOK_BACK", 150)
+    decoder = LexiconBeamDecoder(VOCAB, lm_dir, config)
+    commits, prune = [], decoder._search.prune
+    decoder._search = Spy(decoder._search, prune=lambda n: (commits.append(n), prune(n)))
+    (parts,) = decoder.decode(logits, lengths)
+    assert len(commits) >= 4
+    assert parts == whole
+    if lexicon_free:  # the look-ahead table holds lexicon prefixes only, not every guess
+        assert len(decoder.lm.looks) <= sum(len(w) for w in decoder.words)
+
+
+class Spy:
+    """An object's attributes, some replaced (flashlight's classes take no new attributes)."""
+
+    def __init__(self, inner, **replaced):
+        self._inner, self._replaced = inner, replaced
+
+    def __getattr__(self, name):
+        return self._replaced.get(name) or getattr(self._inner, name)
 
 
 @pytest.mark.parametrize("lexicon_free", [False, True])

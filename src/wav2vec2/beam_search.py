@@ -43,6 +43,9 @@ LEXICON_FREE_TOKENS = 8
 # Frames decoded per call: between calls the lexicon-free LM forgets the states no
 # hypothesis can hold any more, so its memory does not grow with the input's length.
 WINDOW = 100
+# Frames of the best path left open to change: older ones are committed, and the search
+# forgets them (see ``_best``). Beams agree on their past long before 10 s.
+LOOK_BACK = 500
 
 
 @dataclass(frozen=True)
@@ -207,26 +210,54 @@ class LexiconBeamDecoder:
             out.append(self._hypothesis(best, int(n)))
         return out
 
-    def _best(self, emissions: Tensor):
-        """flashlight's best result for (T, V) float32 log-probabilities, decoded a window
-        at a time (``WINDOW``), or None."""
+    def _best(self, emissions: Tensor) -> tuple[list[int], list[int]] | None:
+        """The best path's (tokens, words) for (T, V) float32 log-probabilities, or None.
+
+        Decoded a window at a time (``WINDOW``). Once more than ``LOOK_BACK`` frames are
+        held, the path up to ``LOOK_BACK`` frames ago is committed and flashlight forgets
+        what lies before it (its ``prune``, as its streaming decoding does), so memory does
+        not grow with the input's length. Each part starts with the state the last one
+        ended in, so the parts join on that entry."""
         frames, labels = emissions.shape
         self._search.decode_begin()
+        tokens: list[int] = []
+        words: list[int] = []
+        held = 0
         for start in range(0, frames, WINDOW):
             pointer = emissions.data_ptr() + start * labels * emissions.element_size()
-            self._search.decode_step(pointer, min(WINDOW, frames - start), labels)
+            step = min(WINDOW, frames - start)
+            self._search.decode_step(pointer, step, labels)
             self.lm.window_done()
+            held += step
+            if held > LOOK_BACK + WINDOW:
+                part = self._search.get_best_hypothesis(LOOK_BACK)
+                if len(part.tokens) > 1:
+                    _join(tokens, words, part)
+                    self._search.prune(LOOK_BACK)
+                    held -= len(part.tokens) - 1
         self._search.decode_end()
         results = self._search.get_all_final_hypothesis()  # best first
-        return results[0] if results else None
+        if not results:
+            return None
+        _join(tokens, words, results[0])
+        return tokens, words
 
-    def _hypothesis(self, result, frames: int) -> Hypothesis:
-        if result is None:
+    def _hypothesis(self, best: tuple[list[int], list[int]] | None, frames: int) -> Hypothesis:
+        if best is None:
             return Hypothesis("", (), (), ())
-        # result.tokens is the best path with one padding token on each side (T + 2 entries):
-        # frames 0 .. frames-1 are entries 1 .. frames (our closing frame comes after).
-        tokens, starts, ends = collapse(list(result.tokens)[1 : frames + 1], self.skip)
+        # The best path with one padding entry on each side (T + 2 entries): frames
+        # 0 .. frames-1 are entries 1 .. frames (our closing frame comes after).
+        path, word_ids = best
+        tokens, starts, ends = collapse(path[1 : frames + 1], self.skip)
         if self.config.lexicon_free:  # the letters are the text
             return Hypothesis(self.vocab.decode(list(tokens)), tokens, starts, ends)
-        words = [self.words[i] for i in result.words if i >= 0]
+        words = [self.words[i] for i in word_ids if i >= 0]
         return Hypothesis(" ".join(words), tokens, starts, ends)
+
+
+def _join(tokens: list[int], words: list[int], part) -> None:
+    """Append a part of the best path (a flashlight DecodeResult) to the path so far: its
+    first entry is the state the previous part ended in."""
+    skip = 1 if tokens else 0
+    tokens += list(part.tokens)[skip:]
+    words += list(part.words)[skip:]

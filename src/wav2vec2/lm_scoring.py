@@ -135,9 +135,17 @@ def letter_lm(fl, scores: WordScores, trie, tokens: Sequence[str], letters: set[
 
         def _look(self, ids: tuple[int, ...]) -> float:
             look = self.looks.get(ids)
-            if look is None:
-                node = trie.search(list(ids))
-                look = self.looks[ids] = unknown if node is None else node.max_score
+            if look is not None:
+                return look
+            # Only prefixes of lexicon words are kept, so the table is bounded by the
+            # lexicon. A word's prefixes are looked up in order (letter by letter), so a
+            # prefix whose parent is not kept is no lexicon prefix either.
+            if len(ids) > 1 and ids[:-1] not in self.looks:
+                return unknown
+            node = trie.search(list(ids))
+            if node is None:
+                return unknown
+            look = self.looks[ids] = node.max_score
             return look
 
         def _complete(self, kstate, ids: tuple[int, ...]):
@@ -173,7 +181,5 @@ def letter_lm(fl, scores: WordScores, trie, tokens: Sequence[str], letters: set[
         def window_done(self) -> None:
             self.old_info, self.info = self.info, {}
             self.old_states, self.states = self.states, {}
-            if len(self.looks) > 1_000_000:  # prefixes: shared by all states; rarely this many
-                self.looks.clear()
 
     return LetterLM()
