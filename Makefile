@@ -33,8 +33,8 @@ demo: system-deps setup lm-tools
 	$(VENV)/bin/wav2vec2 demo
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks experiments
+	$(VENV)/bin/ruff format --check src tests benchmarks experiments
 
 test: system-deps setup lm-tools lint
 	$(VENV)/bin/pytest -q -n 2

@@ -61,6 +61,21 @@ WORDS = [("HELLO", 0.5, 0.9, 0.9), ("WORLD", 1.0, 1.4, 0.8), ("AGAIN", 3.0, 3.3,
          ("A", 6.1, 6.15, 0.9), ("WHILE", 6.2, 6.5, 0.9), ("LONGER", 6.6, 9.0, 0.9)]  # fmt: skip
 
 
+def test_a_word_ends_midway_between_its_last_peak_and_the_delimiter():
+    def seg(text, start, end):
+        return Segment(text, start, end, 0.9)
+
+    chars = [seg("H", 0.10, 0.12), seg("I", 0.20, 0.22), seg("|", 0.42, 0.60),
+             seg("Y", 0.70, 0.72), seg("O", 0.74, 0.76), seg("|", 0.76, 0.78),
+             seg("U", 0.90, 0.92)]  # fmt: skip
+    words = word_segments(chars, "|")
+    assert [(w.text, w.start, round(w.end, 3)) for w in words] == [
+        ("HI", 0.10, 0.32),  # the sound ends somewhere in 0.22-0.42: the middle
+        ("YO", 0.70, 0.76),  # the delimiter follows at once
+        ("U", 0.90, 0.92),  # no delimiter after it: its last letter's end
+    ]
+
+
 def test_cues_break_at_pauses_length_and_duration():
     got = cues(transcript(WORDS).words)
     assert got[0].text == "HELLO WORLD"  # a 1.6 s pause follows
