@@ -63,7 +63,11 @@ class Wav2Vec2Inference:
         vocab: Vocabulary | None = None,
         device: str | torch.device = "cpu",
         decoder: Decoder | None = None,
-        max_batch_seconds: float = 60.0,
+        # 30 s: one chunk (20 s + 2 x 2 s of context) per batch. A BASE encoder's first
+        # conv layer holds 512 channels x 3200 frames per second of audio in float32, a few
+        # times over: 60 s batches took an hour of audio to 2256 MiB peak RSS (an hour with
+        # 30 s batches: docs/benchmarks.md). Larger batches buy little speed on a CPU.
+        max_batch_seconds: float = 30.0,
         source: str = "<in memory>",
         chunking: ChunkConfig | None = None,
         exact_batching: bool = True,
