@@ -44,8 +44,9 @@ class Plan:
     eval_hours: float = 1.3  # dev and test each: about 350 utterances of 13 s
     preset: str = "small"
     # SMALL runs 4.4-5 updates/s alone on 2 cores (docs/pretraining.md), about half that
-    # while the machine is shared: 60k updates is 3.5-7 hours.
-    pretrain_updates: int = 60_000
+    # while the machine is shared; this host ran it at 2.1 updates/s on 2026-12-03: 45k
+    # updates is about 6 hours, the budget.
+    pretrain_updates: int = 45_000
     pretrain_warmup: int = 2_000
     seed: int = 0
 
