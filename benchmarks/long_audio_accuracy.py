@@ -23,13 +23,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
 from wav2vec2 import Wav2Vec2Inference
 from wav2vec2.audio import SAMPLE_RATE, load_audio
 from wav2vec2.chunking import ChunkConfig
 from wav2vec2.evaluation import labeled_split
+from wav2vec2.metrics import error_counts, rates
 
 SETTINGS = [(10.0, 1.0), (20.0, 2.0), (30.0, 3.0), (60.0, 5.0), (20.0, 0.0)]
 
@@ -41,16 +41,6 @@ def groups_of(paths: list[str], join: str) -> list[list[int]]:
     for i, path in enumerate(paths):
         by_speaker[Path(path).stem.rsplit("-", 1)[0]].append(i)
     return list(by_speaker.values())
-
-
-def errors(refs: list[str], hyps: list[str]) -> dict:
-    """Word and letter edits and reference lengths, so that splits can be pooled."""
-    w = jiwer.process_words(refs, hyps)
-    c = jiwer.process_characters(refs, hyps)
-    return {"word_errors": w.substitutions + w.deletions + w.insertions,
-            "words": sum(len(r.split()) for r in refs),
-            "char_errors": c.substitutions + c.deletions + c.insertions,
-            "chars": sum(len(r) for r in refs)}  # fmt: skip
 
 
 def main() -> None:
@@ -75,7 +65,7 @@ def main() -> None:
         joined_refs = [" ".join(refs[i] for i in g) for g in groups]
         alone = [t.text for t in engine.transcribe(waves)]
         alone_joined = [" ".join(alone[i] for i in g) for g in groups]
-        counts["one by one"][split] = errors(joined_refs, alone_joined)
+        counts["one by one"][split] = error_counts(joined_refs, alone_joined)
         longest = max(len(j) for j in joined) / SAMPLE_RATE
         info[split] = {"utterances": len(paths), "files": len(joined),
                        "seconds": sum(len(j) for j in joined) / SAMPLE_RATE,
@@ -83,14 +73,15 @@ def main() -> None:
         for chunk, context in SETTINGS:
             engine.chunking = ChunkConfig(chunk, context)
             hyps = [t.text for t in engine.transcribe(joined)]
-            counts[f"chunks {chunk:g} s, context {context:g} s"][split] = errors(joined_refs, hyps)
+            counts[f"chunks {chunk:g} s, context {context:g} s"][split] = error_counts(
+                joined_refs, hyps
+            )
         print(f"{split}: {info[split]}", file=sys.stderr)
     rows = []
     for setting, by_split in counts.items():
         row = {"setting": setting}
         for split, e in [*by_split.items(), ("pooled", _pool(by_split.values()))]:
-            row[split] = {**e, "wer": e["word_errors"] / e["words"],
-                          "cer": e["char_errors"] / e["chars"]}  # fmt: skip
+            row[split] = {**e, **rates(e)}
         rows.append(row)
     result = {"model": args.model, "data": args.data, "join": args.join,
               "pause_s": args.pause, "splits": info, "rows": rows}  # fmt: skip

@@ -26,9 +26,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wav2vec2.atomic import write_text_atomic
 from wav2vec2.corpus.make import make_corpus
 from wav2vec2.corpus.plan import CorpusConfig
-from wav2vec2.ngram import build_ngram, read_info
+from wav2vec2.ngram import ensure_ngram
 from wav2vec2.training.config import RunConfig
 from wav2vec2.training.pretrain import run_pretraining
 from wav2vec2.training.recipes import pretrain_run_config
@@ -86,7 +87,7 @@ def _record_time(out: Path, stage: str, seconds: float) -> None:
     path = out / "wall_clock.json"
     times = json.loads(path.read_text()) if path.is_file() else {}
     times[stage] = times.get(stage, 0.0) + seconds
-    path.write_text(json.dumps(times, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(times, indent=2) + "\n")
 
 
 def run(out: Path, plan: Plan) -> None:
@@ -94,7 +95,7 @@ def run(out: Path, plan: Plan) -> None:
     saved = out / "plan.json"
     if saved.is_file() and json.loads(saved.read_text()) != asdict(plan):
         sys.exit(f"{saved}: made with other settings; use another --out")
-    saved.write_text(json.dumps(asdict(plan), indent=2) + "\n")
+    write_text_atomic(saved, json.dumps(asdict(plan), indent=2) + "\n")
     corpus, lm_dir, pre_dir = out / "corpus", out / "lm", out / "pretrain"
 
     t = _stage(1, f"corpus: {plan.hours:g} h, open vocabulary -> {corpus}")
@@ -102,9 +103,7 @@ def run(out: Path, plan: Plan) -> None:
     _record_time(out, "corpus", time.time() - t)
 
     t = _stage(2, f"4-gram LM on the training text -> {lm_dir}")
-    info = read_info(lm_dir)
-    if info is None or info.text != str((corpus / "lm.txt").resolve()) or info.order != 4:
-        info = build_ngram(corpus / "lm.txt", lm_dir, order=4)
+    info = ensure_ngram(corpus / "lm.txt", lm_dir, order=4)
     print(f"{info.sentences} sentences, {info.words} words, lexicon {info.vocabulary}")
     _record_time(out, "lm", time.time() - t)
 

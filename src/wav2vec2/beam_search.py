@@ -46,6 +46,10 @@ WINDOW = 100
 # Frames of the best path left open to change: older ones are committed, and the search
 # forgets them (see ``_best``). Beams agree on their past long before 10 s.
 LOOK_BACK = 500
+# flashlight's lexicon search commits at a word's end, up to this many frames further back
+# than asked (its kLookBackLimit): a commit waits until that many more frames are held, so
+# the committed part and the pruned buffer always agree.
+FLASHLIGHT_LOOK_BACK_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,7 @@ class LexiconBeamDecoder:
             self._search.decode_step(pointer, step, labels)
             self.lm.window_done()
             held += step
-            if held > LOOK_BACK + WINDOW:
+            if held > LOOK_BACK + FLASHLIGHT_LOOK_BACK_LIMIT:
                 part = self._search.get_best_hypothesis(LOOK_BACK)
                 if len(part.tokens) > 1:
                     _join(tokens, words, part)

@@ -23,7 +23,7 @@ from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.evaluation import evaluate, tune_beam
 from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.loading import read_checkpoint
-from wav2vec2.ngram import build_ngram, read_info
+from wav2vec2.ngram import ensure_ngram
 from wav2vec2.training.config import RunConfig
 from wav2vec2.training.finetune import run_finetuning
 from wav2vec2.training.pretrain import run_pretraining
@@ -167,9 +167,7 @@ def run_demo(
     # A 4-gram LM on the corpus's LM text (sentences of the text blocks that dev and test
     # never read), its two weights tuned on dev, then lexicon beam search on test.
     lm_dir = out / "lm"
-    info = read_info(lm_dir)  # resume: a finished LM on the same text is kept
-    if info is None or info.text != str((corpus / "lm.txt").resolve()) or info.order != 4:
-        info = build_ngram(corpus / "lm.txt", lm_dir, order=4)
+    info = ensure_ngram(corpus / "lm.txt", lm_dir, order=4)  # resume: a finished LM is kept
     print(f"4-gram LM: {info.sentences} sentences, {info.words} words, lexicon {info.vocabulary}")
     beam, grid = tune_beam(engine, corpus, "dev", lm_dir, LM_GRID, base=DEMO_BEAM)
     print("dev WER by (lm_weight, word_score): " + ", ".join(

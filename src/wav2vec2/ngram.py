@@ -174,6 +174,15 @@ def _forget_tuned(lm_dir: Path) -> None:
         ) from None
 
 
+def ensure_ngram(text: str | Path, out_dir: str | Path, order: int = 4) -> NgramInfo:
+    """The LM in OUT_DIR when ``build_ngram`` finished one there from TEXT with ORDER (a run
+    that resumes keeps it), else one built now."""
+    info = read_info(out_dir)
+    if info is None or info.text != str(Path(text).resolve()) or info.order != order:
+        info = build_ngram(text, out_dir, order=order)
+    return info
+
+
 def read_info(lm_dir: str | Path) -> NgramInfo | None:
     """What ``build_ngram`` recorded in LM_DIR, or None when it holds no complete LM."""
     try:

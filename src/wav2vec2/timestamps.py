@@ -57,10 +57,11 @@ def word_segments(chars: list[Segment], delimiter: str) -> list[Segment]:
 
     Its end: CTC marks a letter with a narrow peak, and the frames after a word's last peak
     are blank until the word delimiter fires, so the sound ends somewhere in that blank run.
-    The word ends in the middle of the run: the estimate whose worst error is smallest
-    (benchmarks/timing_accuracy.py measured the median end error at 94 ms with the last
-    peak's end, 45 ms with the middle, 50 ms with the delimiter's start). A word with no
-    delimiter after it ends with its last letter.
+    The word ends in the middle of the run: the estimate whose worst error is smallest. On
+    the known-boundary speech of benchmarks/timing_accuracy.py, aligned by the demo's model,
+    the median end error was 94 ms with the last peak's end, 45 ms with the middle and 50 ms
+    with the delimiter's start (docs/benchmarks.md). A word with no delimiter after it ends
+    with its last letter.
     """
     words, current = [], []
     for seg in [*chars, None]:
