@@ -32,7 +32,7 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pretrain_step import allocator_in_use, matmul_probe, run_child  # noqa: E402
+from sidebyside import allocator_in_use, matmul_probe, run_child  # noqa: E402
 
 RATE = 16_000
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ'"

@@ -23,11 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,13 +32,26 @@ from typing import Any
 
 import torch
 
-TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+sys.path.insert(0, str(Path(__file__).parent))
+from sidebyside import (  # noqa: E402
+    add_allocator_arg,
+    allocator_in_use,
+    alternation,
+    clean_runs,
+    flag_noisy,
+    generated_audio,
+    machine,
+    matmul_probe,
+    paired_ratios,
+    peak_rss_mib,
+    proc_status_mib,
+    reset_peak_rss,
+    resolve_allocator,
+    run_child,
+    timed,
+)
+
 IMPLS = ("ours", "transformers")
-# A run whose CPU time per wall second falls below this fraction of the torch thread count
-# probably lost a core to the host or to another process: it is flagged as noisy.
-NOISY_CPU_FRACTION = 0.75
-# ... and so is a run whose matmul probe (taken just before it) is this much below the best.
-NOISY_PROBE_FRACTION = 0.8
 
 
 # -- the shared setup (parent process) -------------------------------------------------------
@@ -119,52 +128,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
 
 
-def generated_audio(batch: int, samples: int, rate: int, gen: torch.Generator) -> torch.Tensor:
-    """Speech-like stand-in: a few random harmonic tones with a slow envelope, plus noise."""
-    t = torch.arange(samples) / rate  # seconds
-    f0 = 100 + 150 * torch.rand(batch, 1, generator=gen)  # (B, 1) Hz
-    harmonics = torch.arange(1, 6)[:, None, None]  # (5, 1, 1)
-    tones = (torch.sin(2 * torch.pi * harmonics * f0 * t) / harmonics).sum(0)  # (B, samples)
-    phase = 2 * torch.pi * torch.rand(batch, 1, generator=gen)  # (B, 1)
-    envelope = 0.5 + 0.5 * torch.sin(2 * torch.pi * 3 * t + phase)  # 3 Hz, syllable-like
-    noise = 0.05 * torch.randn(batch, samples, generator=gen)
-    return (0.1 * tones * envelope + noise).float()
-
-
-def matmul_probe(seconds: float = 0.4) -> float:
-    """GFLOP/s of a 1024^3 fp32 matmul on torch's threads: a cheap check for a stolen core."""
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return 2 * 1024**3 * n / (time.perf_counter() - start) / 1e9
-
-
 # -- one implementation, timed (child process) -----------------------------------------------
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's high-water RSS mark (also what ru_maxrss reports) to the current
-    RSS, so the training peak excludes loading. Linux >= 4.0; False where not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def proc_status_mib(field: str) -> float | None:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024  # kB -> MiB
-    return None
-
-
-def allocator_in_use() -> str:
-    maps = Path("/proc/self/maps").read_text()
-    return "tcmalloc" if "tcmalloc" in maps else "glibc malloc"
 
 
 def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
@@ -220,13 +184,8 @@ def worker(args: argparse.Namespace) -> None:
         optimizer.step()
         return float(loss.detach())
 
-    wall, cpu, losses = [], [], []
-    for i in range(args.warmup + args.steps):
-        w0, c0 = time.perf_counter(), time.process_time()
-        losses.append(step())
-        if i >= args.warmup:
-            wall.append(time.perf_counter() - w0)
-            cpu.append(time.process_time() - c0)
+    losses: list[float] = []
+    wall, cpu = timed(lambda: losses.append(step()), args.warmup, args.steps)
 
     finite = [math.isfinite(x) for x in losses]
     result: dict[str, Any] = {
@@ -239,7 +198,7 @@ def worker(args: argparse.Namespace) -> None:
         "first_nonfinite_step": None if all(finite) else finite.index(False),
         "setup_rss_mib": setup_rss,
         # ru_maxrss is in KiB on Linux. After the reset it is the peak since training began.
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "peak_is_training_only": peak_reset,
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
@@ -263,16 +222,6 @@ def profile_step(step, rows: int) -> str:
 # -- orchestration (parent process) ----------------------------------------------------------
 
 
-def child_env(allocator: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    if allocator == "tcmalloc":
-        env["LD_PRELOAD"] = TCMALLOC
-        # tcmalloc prints a line for every allocation above 1 GiB by default.
-        env["TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD"] = str(1 << 40)
-    return env
-
-
 def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cmd = [
         sys.executable, __file__, "--worker", impl, "--workdir", str(workdir),
@@ -284,30 +233,10 @@ def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
     return run_child(cmd, args.allocator, f"{impl} worker")
 
 
-def run_child(cmd: list[str], allocator: str, what: str) -> dict[str, Any]:
-    """Run a benchmark's worker process under ``allocator``; its last ``RESULT {json}``
-    line is its report (its output is shown if it fails)."""
-    proc = subprocess.run(cmd, env=child_env(allocator), capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"{what} failed (exit {proc.returncode})")
-    return json.loads(lines[-1][len("RESULT ") :])
-
-
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    best_probe = max(r["probe_gflops"] for r in runs)
-    for r in runs:
-        reasons = []
-        if r["cpu_per_wall"] < NOISY_CPU_FRACTION * r["threads"]:
-            reasons.append(f"cpu/wall {r['cpu_per_wall']:.2f}")
-        if r["probe_gflops"] < NOISY_PROBE_FRACTION * best_probe:
-            reasons.append(f"probe {r['probe_gflops']:.0f} GFLOP/s")
-        r["noisy"] = ", ".join(reasons) or None
-    clean = [r for r in runs if not r["noisy"]]
-    use_clean = all(any(r["impl"] == impl for r in clean) for impl in IMPLS)
-    chosen = clean if use_clean else runs
-    out: dict[str, Any] = {"medians_over": "clean runs" if use_clean else "all runs (all noisy)"}
+    flag_noisy(runs)
+    chosen, over = clean_runs(runs, IMPLS)
+    out: dict[str, Any] = {"medians_over": over}
     for impl in IMPLS:
         mine = [r for r in chosen if r["impl"] == impl]
         steps = [s for r in mine for s in r["step_s"]]
@@ -333,20 +262,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["cpu_ratio_theirs_over_ours"] = (
         out["transformers"]["median_cpu_step_s"] / out["ours"]["median_cpu_step_s"]
     )
-    # Paired per repeat (adjacent subprocesses), less sensitive to slow drifts of the host.
-    paired = []
-    for rep in sorted({r["repeat"] for r in runs}):
-        pair = {r["impl"]: r for r in runs if r["repeat"] == rep}
-        if len(pair) == 2:
-            paired.append(
-                {
-                    "repeat": rep,
-                    "ratio": statistics.median(pair["transformers"]["step_s"])
-                    / statistics.median(pair["ours"]["step_s"]),
-                    "noisy": any(r["noisy"] for r in pair.values()),
-                }
-            )
-    out["paired_ratios"] = paired
+    out["paired_ratios"] = paired_ratios(runs, "ours", "transformers", "step_s")
     out["peak_rss_ratio_theirs_over_ours"] = (
         out["transformers"]["peak_rss_mib"] / out["ours"]["peak_rss_mib"]
     )
@@ -417,12 +333,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per subprocess")
     p.add_argument("--repeats", type=int, default=3, help="subprocesses per implementation")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument(
-        "--allocator",
-        choices=["auto", "tcmalloc", "glibc"],
-        default="auto",
-        help="auto: tcmalloc when installed (Debian libtcmalloc-minimal4), else glibc",
-    )
+    add_allocator_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="JSON result (default benchmarks/results/...)")
     p.add_argument("--profile", action="store_true", help="print a profiled step of each")
@@ -434,15 +345,10 @@ def main() -> None:
         worker(args)
         return
 
-    if args.allocator == "auto":
-        args.allocator = "tcmalloc" if Path(TCMALLOC).is_file() else "glibc"
-    if args.allocator == "tcmalloc" and not Path(TCMALLOC).is_file():
-        raise SystemExit(f"{TCMALLOC} not found: apt-get install -y libtcmalloc-minimal4")
+    args.allocator = resolve_allocator(args.allocator)
     if args.threads:
         torch.set_num_threads(args.threads)
     out_path = args.out or Path(__file__).parent / "results" / f"pretrain_step_{args.preset}.json"
-
-    import transformers
 
     with tempfile.TemporaryDirectory(prefix="w2v2-bench-") as tmp:
         workdir = Path(tmp)
@@ -454,23 +360,19 @@ def main() -> None:
             file=sys.stderr,
         )
         runs = []
-        for rep in range(args.repeats):
-            # Alternate which side goes first, so neither always follows the other.
-            order = IMPLS if rep % 2 == 0 else IMPLS[::-1]
-            for impl in order:
-                probe = matmul_probe()
-                r = run_worker(impl, args, workdir)
-                r.update(repeat=rep, probe_gflops=probe)
-                runs.append(r)
-                print(
-                    f"repeat {rep} {impl:>12}: median {statistics.median(r['step_s']):.3f} s, "
-                    f"cpu/wall {r['cpu_per_wall']:.2f}, peak {r['peak_rss_mib']:.0f} MiB, "
-                    f"probe {probe:.0f} GFLOP/s, {r['allocator']}",
-                    file=sys.stderr,
-                )
+        for rep, impl in alternation(IMPLS, args.repeats):
+            probe = matmul_probe()
+            r = run_worker(impl, args, workdir)
+            r.update(repeat=rep, probe_gflops=probe)
+            runs.append(r)
+            print(
+                f"repeat {rep} {impl:>12}: median {statistics.median(r['step_s']):.3f} s, "
+                f"cpu/wall {r['cpu_per_wall']:.2f}, peak {r['peak_rss_mib']:.0f} MiB, "
+                f"probe {probe:.0f} GFLOP/s, {r['allocator']}",
+                file=sys.stderr,
+            )
 
     profiles = {r["impl"]: r.pop("profile") for r in runs if "profile" in r}
-    allocators = sorted({r["allocator"] for r in runs})
     result = {
         "benchmark": "pretrain_step",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -478,15 +380,8 @@ def main() -> None:
         "step": "forward + backward + AdamW(lr 5e-4, betas (0.9, 0.98), eps 1e-6, wd 0.01), "
         "train mode",
         "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpus": os.cpu_count(),
-            "threads": runs[0]["threads"],
+            **machine(runs),
             "interop_threads": runs[0]["interop_threads"],
-            "allocator": " + ".join(allocators),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "python": platform.python_version(),
             "attn_implementation": next(
                 (r["attn_implementation"] for r in runs if "attn_implementation" in r), None
             ),

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from wav2vec2.allocator import reexec_with_tcmalloc
 from wav2vec2.errors import Wav2Vec2Error
 
 # Verb modules, in the order `wav2vec2 --help` lists them.
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a real command line, not a call from Python (tests)
+        reexec_with_tcmalloc()
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
