@@ -197,7 +197,7 @@ def worker(args: argparse.Namespace) -> None:
         "losses": [x if ok else None for x, ok in zip(losses, finite)],
         "first_nonfinite_step": None if all(finite) else finite.index(False),
         "setup_rss_mib": setup_rss,
-        # ru_maxrss is in KiB on Linux. After the reset it is the peak since training began.
+        # After the reset it is the peak since training began.
         "peak_rss_mib": peak_rss_mib(),
         "peak_is_training_only": peak_reset,
         "threads": torch.get_num_threads(),

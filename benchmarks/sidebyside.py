@@ -85,6 +85,12 @@ def reset_peak_rss() -> bool:
 
 
 def peak_rss_mib() -> float:
+    """This process's peak RSS since start or since :func:`reset_peak_rss`. The kernel's
+    VmHWM, not ``ru_maxrss``: a child's ru_maxrss starts at its parent's RSS at fork (the
+    benchmarks' parents hold both models), which hid the child's own peak below it."""
+    hwm = proc_status_mib("VmHWM")
+    if hwm is not None:
+        return hwm
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -121,12 +127,17 @@ def child_env(allocator: str) -> dict[str, str]:
     return env
 
 
-def run_child(cmd: list[str], allocator: str, what: str) -> dict[str, Any]:
-    """Run a benchmark's worker process under ``allocator``; its last ``RESULT {json}``
-    line is its report (its output is shown if it fails)."""
+def run_child(
+    cmd: list[str], allocator: str, what: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run a benchmark's worker process under ``allocator`` (with ``env`` added to the
+    environment); its last ``RESULT {json}`` line is its report (its output is shown if it
+    fails)."""
     import json
 
-    proc = subprocess.run(cmd, env=child_env(allocator), capture_output=True, text=True)
+    proc = subprocess.run(
+        cmd, env={**child_env(allocator), **(env or {})}, capture_output=True, text=True
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout + proc.stderr)
