@@ -25,7 +25,9 @@ def test_frozen_encoder_trains_only_the_ctc_head():
     x, lengths = torch.randn(2, 8000), torch.tensor([8000, 6000])
     free = model.ctc(x, lengths)
     frozen = model.ctc(x, lengths, freeze_encoder=True)
-    assert torch.equal(free.logits, frozen.logits)  # same numbers, only the graph differs
+    # The same numbers to float32 rounding: without gradients the first conv block runs
+    # folded with its group norm, and weight norm's weight is cached.
+    assert_close(free.logits, frozen.logits, "frozen vs free logits", atol=1e-5)
     frozen.logits.sum().backward()
     trained = {name for name, p in model.named_parameters() if p.grad is not None}
     assert trained == {"ctc_head.weight", "ctc_head.bias"}
@@ -97,3 +99,47 @@ def test_masked_group_norm_without_padding_changes_nothing(lengths):
     assert (
         model.cfg.feature_encoder.masked_group_norm and model.feature_encoder.cfg.masked_group_norm
     )
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_first_block_folds_conv_and_group_norm_without_gradients(masked):
+    """Inference and a frozen encoder compute GroupNorm(conv(x)) of the first block from the
+    frames' moments (ConvBlock._conv_group_norm_folded): equal to the plain path to float32
+    rounding, padded rows included, padded frames zero."""
+    model = group_norm_model("base_like", masked=masked)
+    block = model.feature_encoder.blocks[0]
+    with torch.no_grad():  # norms away from their init, so the affine part is exercised
+        block.norm.weight.mul_(3.0).add_(0.5)
+        block.norm.bias.add_(1.0)
+        block.conv.weight.mul_(5.0)
+    x, lengths = padded_batch()
+    frames = model.feature_encoder._norm_lengths(lengths)
+    with torch.enable_grad():
+        plain = block(x[:, None], frames).detach()
+    with torch.no_grad():
+        assert block._foldable(x[:, None])
+        folded = block(x[:, None], frames)
+    assert_close(folded, plain, "folded first block", atol=1e-5)
+    if masked:
+        for row, n in enumerate(frames.tolist()):
+            assert not folded[row, :, n:].any()
+
+
+def test_positional_conv_weight_is_computed_once_until_the_weights_change():
+    model = Wav2Vec2Model(SMALL).eval()
+    pos = model.encoder.pos_conv
+    x = torch.randn(1, 50, SMALL.transformer.dim)
+    with torch.no_grad():
+        first = pos(x)
+        cached = pos._cached_weight[1]
+        assert torch.equal(pos(x), first) and pos._cached_weight[1] is cached
+        pos.conv.parametrizations.weight.original0.mul_(2.0)  # e.g. an optimizer step
+        moved = pos(x)
+        assert pos._cached_weight[1] is not cached
+    with torch.enable_grad():
+        assert_close(moved, pos(x).detach(), "after an update", atol=1e-6)
+    with torch.inference_mode():  # computed in inference mode, then used outside it
+        pos.conv.parametrizations.weight.original0.mul_(0.5)
+        again = pos(x)
+    with torch.no_grad():
+        assert torch.equal(pos(x), again)

@@ -66,12 +66,62 @@ class ConvBlock(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """x: (B, C_in, T_in) -> (B, C_out, T_out). lengths: (B,) valid output frames, for a
         group norm over valid frames only; None normalizes over every frame."""
+        if self._foldable(x):
+            return F.gelu(self._conv_group_norm_folded(x[:, 0], lengths))
         x = self.conv(x)
         if lengths is not None:
             x = self.norm(x, lengths)
         elif self.norm is not None:
             x = self.norm(x)
         return F.gelu(x)
+
+    def _foldable(self, x: Tensor) -> bool:
+        """The first block of a group-norm encoder, run without gradients (inference, or
+        fine-tuning's frozen encoder): its conv and norm fold into one matrix product."""
+        return (
+            isinstance(self.norm, MaskedGroupNorm)
+            and self.norm.num_groups == self.norm.num_channels
+            and self.norm.affine
+            and x.shape[1] == 1
+            and not torch.is_grad_enabled()
+        )
+
+    def _conv_group_norm_folded(self, wave: Tensor, lengths: Tensor | None) -> Tensor:
+        """GroupNorm(conv(wave)) for a one-channel input, one group per channel, computed
+        from the frames' first two moments instead of the (B, C, T) conv output.
+
+        With frames f_t (B, T, K) of the waveform (kernel K, the conv's stride), channel c
+        is y_ct = w_c . f_t + b_c. Over a row's valid frames its mean is w_c . m and its
+        variance w_c' S w_c, where m and S are the mean and (biased) covariance of f_t, so
+        the normalized output is f_t . v_c + (beta_c - v_c . m) with
+        v_c = gamma_c w_c / sqrt(w_c' S w_c + eps): one (C, K) x (K, T) product per row,
+        no conv over 512 channels and no extra pass over them. The bias cancels. The moments
+        are taken in float64, which rounds less than GroupNorm's own statistics; the result
+        equals it to float32 rounding (tests/test_layers.py). Padded frames are zero, as
+        MaskedGroupNorm leaves them.
+        """
+        b, samples = wave.shape
+        k, s = self.kernel, self.stride
+        t = (samples - k) // s + 1
+        frames = wave.as_strided((b, t, k), (wave.stride(0), s, wave.stride(1)))  # (B, T, K)
+        n = torch.full((b,), t, device=wave.device) if lengths is None else lengths.clamp(1, t)
+        valid = torch.arange(t, device=wave.device)[None, :] < n[:, None]  # (B, T)
+        f64 = frames.double() * valid[..., None]
+        count = n.double()[:, None]  # (B, 1)
+        mean = f64.sum(1) / count  # (B, K)
+        cov = f64.transpose(1, 2) @ f64 / count[..., None] - mean[:, :, None] * mean[:, None, :]
+        w = self.conv.weight[:, 0, :].double()  # (C, K)
+        var = torch.einsum("ck,bkl,cl->bc", w, cov, w)  # (B, C)
+        scale = self.norm.weight.double() / torch.sqrt(var + self.norm.eps)  # (B, C)
+        v = scale[..., None] * w  # (B, C, K)
+        shift = self.norm.bias.double() - (v @ mean[..., None])[..., 0]  # (B, C)
+        dtype = wave.dtype
+        out = torch.baddbmm(
+            shift.to(dtype)[..., None], v.to(dtype), frames.transpose(1, 2)
+        )  # (B, C, T)
+        if lengths is not None and bool((n < t).any()):
+            out = out.masked_fill(~valid[:, None, :], 0.0)
+        return out
 
 
 class _GradScale(torch.autograd.Function):

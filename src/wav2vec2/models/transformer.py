@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from wav2vec2.config import TransformerConfig
@@ -31,13 +32,28 @@ class PositionalConvEmbedding(nn.Module):
         self.conv = weight_norm(conv, name="weight", dim=2) if cfg.pos_conv_weight_norm else conv
         # An even kernel with padding k//2 yields one extra frame; drop it ("SamePad").
         self.trim = 1 if k % 2 == 0 else 0
+        self._cached_weight: tuple[tuple, Tensor] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, T, D) -> (B, T, D) positional term (not yet added)."""
-        y = self.conv(x.transpose(1, 2))
+        if torch.is_grad_enabled() or not parametrize.is_parametrized(self.conv):
+            y = self.conv(x.transpose(1, 2))
+        else:
+            y = self.conv._conv_forward(x.transpose(1, 2), self._frozen_weight(), self.conv.bias)
         if self.trim:
             y = y[:, :, : -self.trim]
         return F.gelu(y).transpose(1, 2)
+
+    def _frozen_weight(self) -> Tensor:
+        """Weight norm's weight g * v / ||v||, computed once for as long as neither parameter
+        changes (inference calls it every forward: ~5M elements for BASE). Keyed on the
+        parameters' storage and version counters, so a load or an optimizer step (in-place)
+        recomputes it."""
+        params = self.conv.parametrizations.weight
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params.parameters())
+        if self._cached_weight is None or self._cached_weight[0] != key:
+            self._cached_weight = (key, self.conv.weight)
+        return self._cached_weight[1]
 
 
 class SelfAttention(nn.Module):
