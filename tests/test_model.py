@@ -143,3 +143,26 @@ def test_positional_conv_weight_is_computed_once_until_the_weights_change():
         again = pos(x)
     with torch.no_grad():
         assert torch.equal(pos(x), again)
+
+
+def test_layerdrop_seed_drops_the_same_blocks_and_every_parameter_gets_a_gradient():
+    """With ``layerdrop_seed`` set (the trainer sets it per update), every forward drops the
+    same blocks whatever its generator, and a dropped block's parameters get zero gradients
+    (not none), so DDP needs no find_unused_parameters."""
+    cfg = SMALL.with_overrides(**{"transformer.layerdrop": 0.5, "transformer.dropout": 0.0})
+    encoder = Wav2Vec2Model(cfg).encoder.train()
+    x = torch.randn(1, 20, cfg.transformer.dim)
+    runs = []
+    for seed in (1, 2):
+        encoder.layerdrop_seed = 7
+        _, hidden = encoder(x, generator=torch.Generator().manual_seed(seed))
+        # block i's input is hidden[i], its output hidden[i + 1]: equal when it was dropped
+        dropped = [torch.equal(a, b) for a, b in zip(hidden[:-1], hidden[1:])]
+        runs.append(dropped)
+    assert runs[0] == runs[1] and any(runs[0]) and not all(runs[0])
+    encoder.zero_grad(set_to_none=True)
+    encoder(x)[0].sum().backward()
+    for layer, dropped in zip(encoder.layers, runs[0]):
+        grads = [p.grad for p in layer.parameters()]
+        assert all(g is not None for g in grads)
+        assert all(not g.any() for g in grads) == dropped

@@ -125,6 +125,10 @@ class TransformerEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
         self.input_dropout = nn.Dropout(cfg.encoder_input_dropout)
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.layers))
+        # Set by the trainer once per update (same on every rank): LayerDrop then drops the
+        # same blocks in every micro-batch of the update on every rank. None: each forward
+        # draws from its own generator.
+        self.layerdrop_seed: int | None = None
 
     def forward(
         self,
@@ -152,14 +156,28 @@ class TransformerEncoder(nn.Module):
         x = self.input_dropout(x)
         hidden = [x]
         stop = len(self.layers) if num_layers is None else num_layers
-        for layer in self.layers[:stop]:
+        for i, layer in enumerate(self.layers[:stop]):
             # LayerDrop (Fan et al. 2019): skip whole blocks at random while training.
-            if self.training and self.cfg.layerdrop > 0:
-                if torch.rand((), generator=generator).item() < self.cfg.layerdrop:
-                    hidden.append(x)
-                    continue
+            if self._dropped(i, generator):
+                if torch.is_grad_enabled():
+                    # Every parameter still gets a gradient (zero), so DDP needs no
+                    # find_unused_parameters: it costs one element per tensor.
+                    x = x + 0.0 * torch.stack([p.view(-1)[0] for p in layer.parameters()]).sum()
+                hidden.append(x)
+                continue
             x = layer(x, attn_mask)
             hidden.append(x)
         if self.cfg.layer_norm_first and stop == len(self.layers):
             x = self.layer_norm(x)
         return x, tuple(hidden)
+
+    def _dropped(self, i: int, generator: torch.Generator | None) -> bool:
+        """Whether LayerDrop skips block ``i`` in this forward: drawn from
+        ``layerdrop_seed`` when it is set (the same blocks for every micro-batch and rank of
+        an update), else from ``generator``."""
+        if not self.training or self.cfg.layerdrop <= 0:
+            return False
+        if self.layerdrop_seed is None:
+            return torch.rand((), generator=generator).item() < self.cfg.layerdrop
+        gen = torch.Generator().manual_seed(self.layerdrop_seed)
+        return bool(torch.rand(len(self.layers), generator=gen)[i] < self.cfg.layerdrop)

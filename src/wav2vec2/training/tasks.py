@@ -34,6 +34,10 @@ class Task(Protocol):
     name: str
     best_key: str  # validation metric that selects the best checkpoint (lower is better)
 
+    # Whether every trainable parameter gets a gradient in every training step; False
+    # makes DDP look for unused ones (find_unused_parameters).
+    uses_every_parameter: bool
+
     def on_update(self, model: Wav2Vec2Model, update: int) -> None: ...
 
     def forward(self, model: Wav2Vec2Model, batch, generator: torch.Generator) -> StepOutput: ...
@@ -64,6 +68,9 @@ class PretrainTask:
 
     name = "pretrain"
     best_key = "loss"
+    # The mask embedding joins the graph through torch.where even when no step is masked,
+    # and LayerDrop gives dropped blocks zero gradients.
+    uses_every_parameter = True
 
     # Updates before collapse warnings may fire: the SMALL recipe leaves chance after
     # 150-350 updates (docs/pretraining.md), so an earlier warning would be a false alarm.
@@ -158,6 +165,9 @@ class CTCTask:
 
     name = "finetune"
     best_key = "wer"
+    # The frozen phase trains the head alone, and a batch without masked steps leaves the
+    # mask embedding out.
+    uses_every_parameter = False
 
     def __init__(self, vocab: Vocabulary, freeze_updates: int, warn_after: int = 0):
         self.vocab = vocab

@@ -131,9 +131,15 @@ class Trainer:
             self.params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay
         )
         module = _TaskModule(model, task)
-        # LayerDrop and fine-tuning's frozen phase leave parameters unused in some steps.
+        # LayerDrop gives dropped blocks a zero gradient (the same blocks on every rank, see
+        # train_update), so every parameter has one in every step unless the task leaves some
+        # unused (fine-tuning's frozen phase): only then does DDP search the graph for them,
+        # which costs a pass over it per step.
+        self.find_unused_parameters = not task.uses_every_parameter
         self.module: nn.Module = (
-            DistributedDataParallel(module, find_unused_parameters=True) if env.enabled else module
+            DistributedDataParallel(module, find_unused_parameters=self.find_unused_parameters)
+            if env.enabled
+            else module
         )
         self.update = 0
         self.bad_updates = 0
@@ -205,6 +211,8 @@ class Trainer:
     def train_update(self, micro_batches: list[tuple[Any, int]]) -> dict[str, float]:
         self.module.train()
         self.task.on_update(self.model, self.update)
+        # LayerDrop drops the same blocks in every micro-batch of this update, on every rank.
+        self.model.encoder.layerdrop_seed = batch_seed(self.cfg.seed + 2, 0, self.update)
         lr = learning_rate(self.cfg.schedule, self.cfg.optim.lr, self.update, self.cfg.max_updates)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
