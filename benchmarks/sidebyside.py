@@ -24,9 +24,23 @@ from typing import Any
 
 import torch
 
-from wav2vec2.allocator import TCMALLOC, allocator_in_use, preload_env
 
-__all__ = ["TCMALLOC", "allocator_in_use"]
+def _allocator_module():
+    """wav2vec2.allocator of this checkout, by path: a worker may import the rest of the
+    package from another tree (``--baseline-src``) that predates it."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "src" / "wav2vec2" / "allocator.py"
+    spec = importlib.util.spec_from_file_location("_bench_allocator", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_allocator = _allocator_module()
+TCMALLOC = _allocator.TCMALLOC
+allocator_in_use = _allocator.allocator_in_use
+preload_env = _allocator.preload_env
 
 # A run whose CPU time per wall second falls below this fraction of the torch thread count
 # probably lost a core to the host or to another process: it is flagged as noisy.
