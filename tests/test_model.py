@@ -131,11 +131,11 @@ def test_positional_conv_weight_is_computed_once_until_the_weights_change():
     x = torch.randn(1, 50, SMALL.transformer.dim)
     with torch.no_grad():
         first = pos(x)
-        cached = pos._cached_weight[1]
-        assert torch.equal(pos(x), first) and pos._cached_weight[1] is cached
+        cached = pos._frozen._value
+        assert torch.equal(pos(x), first) and pos._frozen._value is cached
         pos.conv.parametrizations.weight.original0.mul_(2.0)  # e.g. an optimizer step
         moved = pos(x)
-        assert pos._cached_weight[1] is not cached
+        assert pos._frozen._value is not cached
     with torch.enable_grad():
         assert_close(moved, pos(x).detach(), "after an update", atol=1e-6)
     with torch.inference_mode():  # computed in inference mode, then used outside it
@@ -166,3 +166,19 @@ def test_layerdrop_seed_drops_the_same_blocks_and_every_parameter_gets_a_gradien
         grads = [p.grad for p in layer.parameters()]
         assert all(g is not None for g in grads)
         assert all(not g.any() for g in grads) == dropped
+
+
+def test_stacked_qkv_weights_follow_the_parameters():
+    """Attention multiplies by q/k/v stacked into one matrix, kept while no gradient is
+    wanted: it must follow in-place changes of the separate parameters (a load, a step)."""
+    attention = Wav2Vec2Model(SMALL).encoder.layers[0].attention.eval()
+    x = torch.randn(2, 30, SMALL.transformer.dim)
+    with torch.no_grad():
+        before = attention(x, None)
+        attention.k_proj.weight.mul_(-1.0)
+        attention.v_proj.bias.add_(1.0)
+        after = attention(x, None)
+    with torch.enable_grad():
+        expected = attention(x, None).detach()
+    assert (after - before).abs().max() > 1e-2
+    assert_close(after, expected, "no-grad attention after an update", atol=1e-6)

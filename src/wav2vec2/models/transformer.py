@@ -16,6 +16,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from wav2vec2.config import TransformerConfig
+from wav2vec2.models.weight_cache import WeightCache
 
 
 class PositionalConvEmbedding(nn.Module):
@@ -32,7 +33,7 @@ class PositionalConvEmbedding(nn.Module):
         self.conv = weight_norm(conv, name="weight", dim=2) if cfg.pos_conv_weight_norm else conv
         # An even kernel with padding k//2 yields one extra frame; drop it ("SamePad").
         self.trim = 1 if k % 2 == 0 else 0
-        self._cached_weight: tuple[tuple, Tensor] | None = None
+        self._frozen: WeightCache[Tensor] = WeightCache()  # weight norm's, without gradients
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, T, D) -> (B, T, D) positional term (not yet added)."""
@@ -45,15 +46,10 @@ class PositionalConvEmbedding(nn.Module):
         return F.gelu(y).transpose(1, 2)
 
     def _frozen_weight(self) -> Tensor:
-        """Weight norm's weight g * v / ||v||, computed once for as long as neither parameter
-        changes (inference calls it every forward: ~5M elements for BASE). Keyed on the
-        parameters' storage and version counters, so a load or an optimizer step (in-place)
-        recomputes it."""
-        params = self.conv.parametrizations.weight
-        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params.parameters())
-        if self._cached_weight is None or self._cached_weight[0] != key:
-            self._cached_weight = (key, self.conv.weight)
-        return self._cached_weight[1]
+        """Weight norm's weight g * v / ||v|| (~5M elements for BASE), computed once for as
+        long as neither parameter changes."""
+        params = self.conv.parametrizations.weight.parameters()
+        return self._frozen.get(params, lambda: self.conv.weight)
 
 
 class SelfAttention(nn.Module):
@@ -66,23 +62,36 @@ class SelfAttention(nn.Module):
         self.k_proj = nn.Linear(dim, dim)
         self.v_proj = nn.Linear(dim, dim)
         self.out_proj = nn.Linear(dim, dim)
+        # the stacked q/k/v weight and bias, while no gradient is wanted
+        self._frozen_qkv: WeightCache[tuple[Tensor, Tensor]] = WeightCache()
 
     def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
         """x: (B, T, D); attn_mask: (B, 1, 1, T) bool, True = may attend, or None."""
         b, t, d = x.shape
         h = self.heads
-
-        def split(proj: nn.Linear) -> Tensor:
-            return proj(x).view(b, t, h, d // h).transpose(1, 2)  # (B, H, T, D/H)
-
+        # One (D, 3D) product instead of three (D, D) ones: a wider matrix runs closer to
+        # the machine's peak on a CPU (docs/benchmarks.md). The parameters stay separate, as
+        # every checkpoint format stores them.
+        weight, bias = self._qkv_weights()
+        qkv = F.linear(x, weight, bias).view(b, t, 3, h, d // h)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D/H)
         y = F.scaled_dot_product_attention(
-            split(self.q_proj),
-            split(self.k_proj),
-            split(self.v_proj),
-            attn_mask=attn_mask,
-            dropout_p=self.dropout if self.training else 0.0,
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
         return self.out_proj(y.transpose(1, 2).reshape(b, t, d))
+
+    def _qkv_weights(self) -> tuple[Tensor, Tensor]:
+        """(3D, D) weight and (3D,) bias of q, k and v stacked: built every forward while
+        gradients flow through them, kept while none are wanted."""
+        projs = (self.q_proj, self.k_proj, self.v_proj)
+
+        def stack() -> tuple[Tensor, Tensor]:
+            return torch.cat([p.weight for p in projs]), torch.cat([p.bias for p in projs])
+
+        if torch.is_grad_enabled():
+            return stack()
+        params = [t for p in projs for t in (p.weight, p.bias)]
+        return self._frozen_qkv.get(params, stack)
 
 
 class FeedForward(nn.Module):
