@@ -19,21 +19,33 @@ from wav2vec2.models.outputs import PretrainingOutput
 
 
 def contrastive_logits(
-    context: Tensor, positives: Tensor, distractors: Tensor, temperature: float
+    context: Tensor, targets: Tensor, negatives: Tensor, temperature: float
 ) -> Tensor:
     """Similarity logits sim(c_t, q) / kappa for the true q and K distractors (paper eq. 3).
 
-    context: (M, D) projected transformer outputs c_t at masked steps;
-    positives: (M, D) projected quantized latents q_t; distractors: (M, K, D).
-    Returns (M, 1 + K) logits with the positive at index 0. sim is the cosine similarity,
-    computed in fp32. A distractor identical to the positive (possible: codebooks are
-    discrete) is set to -inf so it cannot count as a wrong answer.
+    context: (M, D) projected transformer outputs c_t at masked steps; targets: (M, D)
+    projected quantized latents q_t, step t's positive; negatives: (M, K) indices into
+    ``targets`` of each step's distractors. Returns (M, 1 + K) logits with the positive at
+    index 0. sim is the cosine similarity, computed in fp32. A distractor identical to the
+    positive (possible: codebooks are discrete) is set to -inf so it cannot count as a wrong
+    answer.
+
+    The logits are gathered from the (M, M) cosine similarities of every context with every
+    target, so no (M, K, D) tensor of distractors is formed (fairseq and transformers build
+    one, (1+K) x the size of the targets, and keep it for the backward pass): smaller as
+    long as M < K * D (25600 for BASE).
     """
-    candidates = torch.cat([positives.unsqueeze(1), distractors], dim=1)  # (M, 1+K, D)
-    logits = F.cosine_similarity(context.float().unsqueeze(1), candidates.float(), dim=-1)
-    logits = logits / temperature
-    same = (distractors == positives.unsqueeze(1)).all(dim=-1)  # (M, K)
-    same = torch.cat([torch.zeros_like(same[:, :1]), same], dim=1)
+    m = targets.shape[0]
+    # F.cosine_similarity's own normalization: each vector over max(norm, 1e-8)
+    c = F.normalize(context.float(), dim=-1, eps=1e-8)
+    q = F.normalize(targets.float(), dim=-1, eps=1e-8)
+    positive = torch.arange(m, device=targets.device)[:, None]  # (M, 1)
+    index = torch.cat([positive, negatives], dim=1)  # (M, 1+K)
+    logits = (c @ q.T).gather(1, index) / temperature  # (M, 1+K)
+    # Equal vectors get equal ids: exact duplicates of the positive, without (M, K, D).
+    ids = torch.unique(targets.detach(), dim=0, return_inverse=True)[1]  # (M,)
+    same = ids[index] == ids[:, None]  # (M, 1+K)
+    same[:, 0] = False
     return logits.masked_fill(same, float("-inf"))
 
 

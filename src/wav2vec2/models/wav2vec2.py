@@ -145,11 +145,10 @@ class Wav2Vec2Model(nn.Module):
         targets = self.project_q(q.quantized)  # (M, final)
         if negatives is None:
             negatives = sample_negatives(mask_time, pcfg.num_negatives, generator)
-        negatives = negatives.to(targets.device)
-        distractors = targets[negatives]  # (M, K, final)
+        negatives = negatives.to(targets.device)  # (M, K) indices into targets
         context = self.final_proj(enc.last_hidden_state[mask_time])  # (M, final)
         return PretrainingOutput(
-            logits=losses.contrastive_logits(context, targets, distractors, pcfg.logit_temp),
+            logits=losses.contrastive_logits(context, targets, negatives, pcfg.logit_temp),
             prob_perplexity=q.prob_perplexity,
             code_perplexity=q.code_perplexity,
             num_codevectors=self.quantizer.cfg.num_codevectors,
