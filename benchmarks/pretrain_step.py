@@ -67,6 +67,8 @@ def benchmark_config(preset: str):
 def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Write transformers' weights and the batch (waveforms, mask, negatives) to ``workdir``,
     check that both implementations compute the same loss on them, and describe the setup."""
+    if args.task == "finetune":
+        return prepare_finetune(args, workdir)
     import transformers
 
     from wav2vec2.interop.huggingface import config_to_hf
@@ -131,8 +133,98 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 # -- one implementation, timed (child process) -----------------------------------------------
 
 
-def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
+# -- fine-tuning (--task finetune) -----------------------------------------------------------
+
+
+def finetune_config(preset: str):
+    """Our preset as a CTC model (32 letters), fine-tuned as the recipes do (feature encoder
+    frozen: grad_scale 0), with LayerDrop and both SpecAugment masks off: transformers'
+    Wav2Vec2ForCTC draws its masks inside forward, so only no masks are the same masks."""
+    from wav2vec2.config import preset as get_preset
+
+    return get_preset(preset).with_overrides(
+        **{"transformer.layerdrop": 0.0, "vocab_size": 32, "quantizer": None,
+           "pretraining": None, "masking.time_prob": 0.0, "masking.channel_prob": 0.0,
+           "feature_encoder.grad_scale": 0.0}
+    )  # fmt: skip
+
+
+def prepare_finetune(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """transformers' Wav2Vec2ForCTC weights, the waveforms and random letter labels (about
+    one per 4 frames); both sides' CTC loss (sum, blank 0) on them in eval mode."""
+    import transformers
+
+    from wav2vec2.interop.huggingface import config_to_hf
+    from wav2vec2.loading import load_model
+
+    cfg = finetune_config(args.preset)
+    torch.manual_seed(args.seed)
+    hf = transformers.Wav2Vec2ForCTC(transformers.Wav2Vec2Config(**config_to_hf(cfg, None)))
+    hf.config.pad_token_id = 0  # the blank, as ours
+    hf.save_pretrained(workdir / "model")
+    ours = load_model(str(workdir / "model"))
+    batch, seconds = args.batch
+    samples = int(round(seconds * cfg.sample_rate))
+    gen = torch.Generator().manual_seed(args.seed)
+    waveforms = generated_audio(batch, samples, cfg.sample_rate, gen)
+    frames = cfg.feature_encoder.num_frames(samples)
+    labels = torch.randint(1, cfg.vocab_size, (batch, frames // 4), generator=gen)
+    torch.save({"waveforms": waveforms, "labels": labels}, workdir / "batch.pt")
+    with torch.no_grad():
+        ref = float(hf.eval()(waveforms, labels=labels).loss)
+        mine = float(ctc_loss_of(ours.eval().ctc(waveforms).logits, labels))
+    return {
+        "task": "finetune",
+        "preset": args.preset,
+        "config": cfg.to_dict(),
+        "batch": {"utterances": batch, "seconds": seconds, "samples": samples, "frames": frames},
+        "labels_per_utterance": labels.shape[1],
+        "parameters": {
+            "ours": sum(p.numel() for p in ours.parameters()),
+            "transformers": sum(p.numel() for p in hf.parameters()),
+        },
+        "eval_ctc_loss": {"ours": mine, "transformers": ref, "abs_diff": abs(mine - ref)},
+    }
+
+
+def ctc_loss_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """CTC loss summed over the batch, blank 0, every frame and label valid (our task's)."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # (T, B, V)
+    b, t = logits.shape[:2]
+    return torch.nn.functional.ctc_loss(
+        log_probs, labels, torch.full((b,), t), torch.full((b,), labels.shape[1]),
+        blank=0, reduction="sum", zero_infinity=True,
+    )  # fmt: skip
+
+
+def build_finetune(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
+    """A fine-tuning step's model and loss: the feature encoder frozen on both sides."""
+    if impl == "ours":
+        from wav2vec2.loading import load_model
+
+        model = load_model(str(workdir / "model"))
+        for p in model.feature_encoder.parameters():
+            p.requires_grad_(False)  # as training/finetune.py does
+
+        def loss_fn() -> torch.Tensor:
+            return ctc_loss_of(model.ctc(batch["waveforms"]).logits, batch["labels"])
+
+        return model, loss_fn, {}
+    import transformers
+
+    model = transformers.Wav2Vec2ForCTC.from_pretrained(workdir / "model")
+    model.freeze_feature_encoder()
+
+    def hf_loss() -> torch.Tensor:
+        return model(batch["waveforms"], labels=batch["labels"]).loss
+
+    return model, hf_loss, {"attn_implementation": model.config._attn_implementation}
+
+
+def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor], task: str = "pretrain"):
     """The model and a closure computing the training loss of the fixed batch."""
+    if task == "finetune":
+        return build_finetune(impl, workdir, batch)
     if impl == "ours":
         from wav2vec2.loading import load_model
         from wav2vec2.losses import pretraining_loss
@@ -169,11 +261,10 @@ def worker(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     batch = torch.load(workdir / "batch.pt")
-    model, loss_fn, extra = build(args.worker, workdir, batch)
+    model, loss_fn, extra = build(args.worker, workdir, batch, args.task)
     model.train()
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=5e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01
-    )
+    trained = [p for p in model.parameters() if p.requires_grad]  # fine-tuning: no encoder
+    optimizer = torch.optim.AdamW(trained, lr=5e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
     setup_rss = proc_status_mib("VmRSS")
     peak_reset = reset_peak_rss()
 
@@ -226,7 +317,7 @@ def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
     cmd = [
         sys.executable, __file__, "--worker", impl, "--workdir", str(workdir),
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed),
-        "--threads", str(args.threads),
+        "--threads", str(args.threads), "--task", args.task,
     ]  # fmt: skip
     if args.profile:
         cmd += ["--profile", "--profile-rows", str(args.profile_rows)]
@@ -271,10 +362,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     s, b = result["summary"], result["setup"]["batch"]
+    what = (
+        f"{result['setup']['masked_steps']} masked"
+        if "masked_steps" in result["setup"]
+        else f"{result['setup']['labels_per_utterance']} labels each"
+    )
     lines = [
-        f"Pretraining step, preset `{result['setup']['preset']}`, "
-        f"{b['utterances']} x {b['seconds']:g} s ({b['frames']} frames, "
-        f"{result['setup']['masked_steps']} masked), {result['machine']['threads']} threads, "
+        f"{result['setup'].get('task', 'pretrain').capitalize()} step, preset "
+        f"`{result['setup']['preset']}`, {b['utterances']} x {b['seconds']:g} s "
+        f"({b['frames']} frames, {what}), {result['machine']['threads']} threads, "
         f"{result['machine']['allocator']}; medians over {s['medians_over']}",
         "",
         "| implementation | median step (s) | min step (s) | CPU s/step | timed steps "
@@ -325,9 +421,10 @@ def parse_batch(text: str) -> tuple[int, float]:
         raise argparse.ArgumentTypeError(f"expected BxS, e.g. 4x5, got {text!r}") from None
 
 
-def main() -> None:
+def main(task: str = "pretrain") -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="small", choices=["small", "base", "large", "large_lv60k"])
+    p.add_argument("--task", choices=["pretrain", "finetune"], default=task)
     p.add_argument("--batch", type=parse_batch, default=(4, 5.0), help="utterances x seconds")
     p.add_argument("--steps", type=int, default=5, help="timed steps per subprocess")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per subprocess")
@@ -348,15 +445,17 @@ def main() -> None:
     args.allocator = resolve_allocator(args.allocator)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out_path = args.out or Path(__file__).parent / "results" / f"pretrain_step_{args.preset}.json"
+    name = f"{args.task}_step_{args.preset}.json"
+    out_path = args.out or Path(__file__).parent / "results" / name
 
     with tempfile.TemporaryDirectory(prefix="w2v2-bench-") as tmp:
         workdir = Path(tmp)
         setup = prepare(args, workdir)
+        kind = "ctc" if args.task == "finetune" else "contrastive"
         print(
-            f"setup: {setup['parameters']['ours'] / 1e6:.2f}M parameters, eval contrastive "
-            f"loss ours {setup['eval_contrastive_loss']['ours']:.4f} vs transformers "
-            f"{setup['eval_contrastive_loss']['transformers']:.4f}",
+            f"setup: {setup['parameters']['ours'] / 1e6:.2f}M parameters, eval {kind} "
+            f"loss ours {setup[f'eval_{kind}_loss']['ours']:.4f} vs transformers "
+            f"{setup[f'eval_{kind}_loss']['transformers']:.4f}",
             file=sys.stderr,
         )
         runs = []
@@ -374,7 +473,7 @@ def main() -> None:
 
     profiles = {r["impl"]: r.pop("profile") for r in runs if "profile" in r}
     result = {
-        "benchmark": "pretrain_step",
+        "benchmark": f"{args.task}_step",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "setup": setup,
         "step": "forward + backward + AdamW(lr 5e-4, betas (0.9, 0.98), eps 1e-6, wd 0.01), "
