@@ -262,6 +262,8 @@ def worker(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     batch = torch.load(workdir / "batch.pt")
     model, loss_fn, extra = build(args.worker, workdir, batch, args.task)
+    if args.worker == "ours" and args.checkpointing:
+        model.encoder.activation_checkpointing = True  # train.activation_checkpointing
     model.train()
     trained = [p for p in model.parameters() if p.requires_grad]  # fine-tuning: no encoder
     optimizer = torch.optim.AdamW(trained, lr=5e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
@@ -319,6 +321,8 @@ def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed),
         "--threads", str(args.threads), "--task", args.task,
     ]  # fmt: skip
+    if args.checkpointing:
+        cmd.append("--checkpointing")
     if args.profile:
         cmd += ["--profile", "--profile-rows", str(args.profile_rows)]
     return run_child(cmd, args.allocator, f"{impl} worker")
@@ -425,6 +429,9 @@ def main(task: str = "pretrain") -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="small", choices=["small", "base", "large", "large_lv60k"])
     p.add_argument("--task", choices=["pretrain", "finetune"], default=task)
+    p.add_argument(
+        "--checkpointing", action="store_true", help="ours with activation checkpointing"
+    )
     p.add_argument("--batch", type=parse_batch, default=(4, 5.0), help="utterances x seconds")
     p.add_argument("--steps", type=int, default=5, help="timed steps per subprocess")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per subprocess")

@@ -182,3 +182,22 @@ def test_stacked_qkv_weights_follow_the_parameters():
         expected = attention(x, None).detach()
     assert (after - before).abs().max() > 1e-2
     assert_close(after, expected, "no-grad attention after an update", atol=1e-6)
+
+
+def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
+    cfg = SMALL.with_overrides(**{"transformer.layerdrop": 0.0})
+    model = Wav2Vec2Model(cfg).train()
+    x = torch.randn(2, 8000)
+    results = []
+    for on in (False, True):
+        model.encoder.activation_checkpointing = on
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(0)  # dropout is on: the same masks, replayed by the checkpoint
+        out = model.encode(x).last_hidden_state
+        out.square().sum().backward()
+        results.append((out.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    (a, grads_a), (b, grads_b) = results
+    assert torch.equal(a, b)
+    for name, g in grads_a.items():
+        if g is not None:
+            assert_close(grads_b[name], g, name, atol=1e-5)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
+from torch.utils.checkpoint import checkpoint
 
 from wav2vec2.config import TransformerConfig
 from wav2vec2.models.weight_cache import WeightCache
@@ -138,6 +139,9 @@ class TransformerEncoder(nn.Module):
         # same blocks in every micro-batch of the update on every rank. None: each forward
         # draws from its own generator.
         self.layerdrop_seed: int | None = None
+        # Keep no block's activations for the backward pass; recompute them there (training
+        # option: train.activation_checkpointing).
+        self.activation_checkpointing = False
 
     def forward(
         self,
@@ -174,7 +178,11 @@ class TransformerEncoder(nn.Module):
                     x = x + 0.0 * torch.stack([p.view(-1)[0] for p in layer.parameters()]).sum()
                 hidden.append(x)
                 continue
-            x = layer(x, attn_mask)
+            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
+                # The RNG state is replayed, so dropout draws the same masks both times.
+                x = checkpoint(layer, x, attn_mask, use_reentrant=False)
+            else:
+                x = layer(x, attn_mask)
             hidden.append(x)
         if self.cfg.layer_norm_first and stop == len(self.layers):
             x = self.layer_norm(x)

@@ -73,6 +73,9 @@ class TrainConfig:
     max_bad_updates: int = 10
     # Fine-tuning: only the CTC output layer trains for this many updates.
     freeze_updates: int = 0  # fs: freeze_finetune_updates
+    # Recompute each Transformer block's activations in the backward pass instead of keeping
+    # them: less memory for about one more forward pass of the Transformer per step.
+    activation_checkpointing: bool = False
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     data: DataConfig = field(default_factory=DataConfig)

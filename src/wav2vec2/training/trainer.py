@@ -130,6 +130,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay
         )
+        model.encoder.activation_checkpointing = self.cfg.activation_checkpointing
         module = _TaskModule(model, task)
         # LayerDrop gives dropped blocks a zero gradient (the same blocks on every rank, see
         # train_update), so every parameter has one in every step unless the task leaves some
