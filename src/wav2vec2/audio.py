@@ -65,10 +65,15 @@ def _open_audio(path: Path):
         raise Wav2Vec2Error(f"cannot read audio ({exc.strerror or exc})", path) from None
 
 
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """(samples, channels) or (samples,) -> (samples,) float32, the channels averaged."""
+    mono = data.mean(axis=1) if data.ndim == 2 else data
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
 def to_mono_16k(data: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """(samples, channels) or (samples,) at ``rate`` -> (samples,) float32 at sample_rate."""
-    mono = data.mean(axis=1) if data.ndim == 2 else data
-    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    mono = to_mono(data)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
     return mono
@@ -92,10 +97,13 @@ def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
     return soxr.resample(x, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ").astype(np.float32)
 
 
-def normalize(wave: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance (eps 1e-7 inside the sqrt, as transformers)."""
+def normalize(wave: np.ndarray, mean: float | None = None, var: float | None = None) -> np.ndarray:
+    """Zero mean, unit variance (eps 1e-7 inside the sqrt, as transformers). ``mean`` and
+    ``var``: the whole utterance's, when ``wave`` is a piece of it (``AudioStream``)."""
     wave = wave.astype(np.float32)
-    return (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+    mean = wave.mean() if mean is None else np.float32(mean)
+    var = wave.var() if var is None else np.float32(var)
+    return (wave - mean) / np.sqrt(var + 1e-7)
 
 
 def audio_info(path: str | Path) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from wav2vec2.alignment import Alignment, align, label_ids
 from wav2vec2.audio import audio_info, check_finite, load_audio, normalize
+from wav2vec2.audio_stream import AudioStream, resampled_length
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.chunking import Chunk, ChunkConfig, plan_chunks, stitch
 from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
@@ -135,31 +136,57 @@ class Wav2Vec2Inference:
             )
         return normalize(wave) if self.cfg.normalize_waveform else wave
 
-    def _windows(self, audios: Sequence[Audio]) -> Iterator[dict[int, np.ndarray | str]]:
+    def _open(self, audio: Audio) -> np.ndarray | AudioStream:
+        """The model's input, loaded (:meth:`load`), or for a file long enough to run in
+        chunks, a stream that reads each chunk from the file when its batch runs (the
+        header says how long it is), so that no file is ever held whole."""
+        if isinstance(audio, str | Path):
+            frames, rate = audio_info(audio)
+            samples = resampled_length(frames, rate, self.cfg.sample_rate)
+            fe, sr = self.cfg.feature_encoder, self.cfg.sample_rate
+            if len(plan_chunks(samples, self.chunking, fe, sr)) > 1:
+                return AudioStream(audio, sr, samples, self.cfg.normalize_waveform)
+        return self.load(audio)
+
+    def _windows(
+        self, audios: Sequence[Audio]
+    ) -> Iterator[dict[int, np.ndarray | AudioStream | str]]:
         """Inputs loaded a window at a time ({index: model input, or the one-line error}),
         so that memory holds one window of audio however many files there are. A window
-        closes after ``window_samples`` of audio (or at the end); one input longer than
-        that is a window of its own (its chunks are batched, see ``_emissions``)."""
-        window: dict[int, np.ndarray | str] = {}
+        closes after ``window_samples`` of audio (or at the end); a file that runs in
+        chunks is a window of its own, streamed (its chunks are read and batched in file
+        order, see ``_emissions``)."""
+        window: dict[int, np.ndarray | AudioStream | str] = {}
         held = 0
         for i, audio in enumerate(audios):
             try:
-                window[i] = self.load(audio)
-                held += len(window[i])
+                wave = self._open(audio)
             except Wav2Vec2Error as exc:
                 window[i] = str(exc)
+                continue
+            if isinstance(wave, AudioStream):
+                if window:
+                    yield window
+                    window, held = {}, 0
+                yield {i: wave}
+                continue
+            window[i] = wave
+            held += len(wave)
             if held >= self.window_samples:
                 yield window
                 window, held = {}, 0
         if window:
             yield window
 
-    def _batches(self, lengths: Sequence[int]) -> Iterable[list[int]]:
+    def _batches(self, lengths: Sequence[int], in_order: bool = False) -> Iterable[list[int]]:
         """Indices of ``lengths`` grouped into batches of similar length, at most
-        ``max_batch_seconds`` of padded audio each. A group-norm encoder without
-        ``masked_group_norm`` normalizes over the padding too, which would change its
-        output: it runs one at a time."""
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        ``max_batch_seconds`` of padded audio each (``in_order``: consecutive indices, for
+        a stream's chunks, which are read forward and nearly all of one length). A
+        group-norm encoder without ``masked_group_norm`` normalizes over the padding too,
+        which would change its output: it runs one at a time."""
+        order = range(len(lengths))
+        if not in_order:
+            order = sorted(order, key=lambda i: lengths[i])
         fe = self.cfg.feature_encoder
         if fe.norm == "group" and not fe.masked_group_norm:
             yield from ([i] for i in order)
@@ -215,7 +242,10 @@ class Wav2Vec2Inference:
     def _emissions(self, audios: Sequence[Audio], bar: tqdm) -> Iterator[Emission]:
         """One Emission per input, in input order. Each window's inputs are cut into chunks
         (long files; see :mod:`wav2vec2.chunking`), the chunks of all its inputs are batched
-        by length, and each input's emissions are stitched from its chunks."""
+        by length, and each input's emissions are stitched from its chunks. A file that runs
+        in chunks is a window of its own: its chunks are read from the file in order as
+        their batches run (:class:`AudioStream`), and a file that goes bad mid-way gets its
+        one-line error like any unreadable input."""
         rate, stride = self.cfg.sample_rate, self.cfg.feature_encoder.stride
         for window in self._windows(audios):
             pieces: list[tuple[int, Chunk]] = []
@@ -225,8 +255,13 @@ class Wav2Vec2Inference:
                     pieces += [(i, chunk) for chunk in chunks]
             outputs: dict[int, Tensor] = {}
             lengths = [chunk.end - chunk.start for _, chunk in pieces]
-            for batch in self._batches(lengths):
-                waves = [window[pieces[k][0]][pieces[k][1].start : pieces[k][1].end] for k in batch]
+            streamed = any(isinstance(wave, AudioStream) for wave in window.values())
+            for batch in self._batches(lengths, in_order=streamed):
+                try:
+                    waves = [_samples(window[pieces[k][0]], pieces[k][1]) for k in batch]
+                except Wav2Vec2Error as exc:  # a stream gone bad mid-way: alone in its window
+                    window = {i: str(exc) for i in window}
+                    break
                 x, n = self._collate(waves)
                 out = self.model.ctc(x, n)
                 for row, k, frames in zip(out.logits, batch, out.frame_lengths.tolist()):
@@ -241,6 +276,8 @@ class Wav2Vec2Inference:
                 if isinstance(wave, str):
                     yield Emission(source, 0.0, None, wave)
                     continue
+                if isinstance(wave, AudioStream):
+                    wave.close()
                 ks = mine[i]
                 logits = stitch([pieces[k][1] for k in ks], [outputs[k] for k in ks], stride)
                 yield Emission(source, len(wave) / rate, logits)
@@ -323,6 +360,13 @@ class Wav2Vec2Inference:
     @staticmethod
     def _source(audios: Sequence[Audio], i: int) -> str:
         return str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
+
+
+def _samples(wave: np.ndarray | AudioStream, chunk: Chunk) -> np.ndarray:
+    """The samples a chunk runs on: a slice of a loaded input, or read from a stream."""
+    if isinstance(wave, AudioStream):
+        return wave.read(chunk.start, chunk.end)
+    return wave[chunk.start : chunk.end]
 
 
 def _duration(audio: Audio, sample_rate: int) -> float:
