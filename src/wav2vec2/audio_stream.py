@@ -63,8 +63,8 @@ def blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
                 try:
                     data = f.read(BLOCK, dtype="float32", always_2d=True)
                 except _READ_ERRORS as exc:
-                    where = f"at {done / rate:.1f} s"
-                    raise Wav2Vec2Error(f"unreadable audio {where} ({_reason(exc)})", path) from None
+                    why = f"unreadable audio at {done / rate:.1f} s ({_reason(exc)})"
+                    raise Wav2Vec2Error(why, path) from None
                 if not np.isfinite(data).all():
                     first = done + int(np.argwhere(~np.isfinite(data))[0, 0])
                     raise Wav2Vec2Error(
