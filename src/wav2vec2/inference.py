@@ -279,7 +279,8 @@ class Wav2Vec2Inference:
                 if isinstance(wave, AudioStream):
                     wave.close()
                 ks = mine[i]
-                logits = stitch([pieces[k][1] for k in ks], [outputs[k] for k in ks], stride)
+                # popped: the chunks' logits go once stitched (one copy of the emissions, not two)
+                logits = stitch([pieces[k][1] for k in ks], [outputs.pop(k) for k in ks], stride)
                 yield Emission(source, len(wave) / rate, logits)
 
     def _bar(self, audios: Sequence[Audio], progress: bool) -> tqdm:
