@@ -36,6 +36,8 @@ FORBIDDEN = {
                  "corpus", "inference", "evaluation", "demo", "cli", "vocab", "audio"},
     "chunking": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
                  "corpus", "inference", "evaluation", "demo", "cli"},
+    "audio_stream": {"models", "checkpoint", "interop", "loading", "conversion", "training",
+                     "data", "corpus", "inference", "evaluation", "demo", "cli"},
     "timestamps": {"models", "checkpoint", "interop", "loading", "conversion", "training",
                    "data", "corpus", "inference", "evaluation", "demo", "cli"},
     "inference": {"conversion", "training", "data", "corpus", "evaluation", "demo", "cli",
