@@ -63,7 +63,7 @@ def blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
                 try:
                     data = f.read(BLOCK, dtype="float32", always_2d=True)
                 except _READ_ERRORS as exc:
-                    why = f"unreadable audio at {done / rate:.1f} s ({_reason(exc)})"
+                    why = f"unreadable audio after {done / rate:.1f} s ({_reason(exc)})"
                     raise Wav2Vec2Error(why, path) from None
                 if not np.isfinite(data).all():
                     first = done + int(np.argwhere(~np.isfinite(data))[0, 0])
