@@ -90,6 +90,8 @@ def test_chunks_read_from_the_stream_are_the_whole_files_samples(
 ):
     """Downmixed per block and resampled with soxr's stream, every chunk equals the same
     samples of the whole file read and resampled at once (to the last bit; 1e-6 allowed)."""
+    if ext.upper() not in sf.available_formats():
+        pytest.skip(f"this libsndfile has no {ext} (MP3 needs libsndfile 1.1)")
     path = tmp_path / f"in.{ext}"
     sf.write(path, speech_like(9 * rate + 123, rate, channels), rate, subtype=subtype)
     frames, file_rate = sf.info(str(path)).frames, sf.info(str(path)).samplerate
@@ -114,7 +116,8 @@ def test_chunks_read_from_the_stream_are_the_whole_files_samples(
 def test_streamed_emissions_equal_the_whole_file_in_memory(tmp_path, rate, channels, normalized):
     """The engine reads a long file chunk by chunk; passing the whole file's samples as an
     array (the in-memory path, normalized by the engine as the model says) gives the same
-    logits within 1e-5, resampled and downmixed or not, normalized or not."""
+    logits within 1e-5, resampled and downmixed or not, normalized or not (measured: equal
+    to the last bit, and within 2e-6 normalized: float64 statistics against float32)."""
     path = tmp_path / "long.flac"
     sf.write(path, speech_like(11 * rate + 77, rate, channels), rate, subtype="PCM_24")
     eng = engine(normalized)
