@@ -32,7 +32,7 @@ import soxr
 from wav2vec2.audio import _open_audio, _reason, normalize, to_mono
 from wav2vec2.errors import Wav2Vec2Error
 
-# Frames per read at the file's own rate: 4 s at 16 kHz, 0.5 MB of float32 per channel.
+# Frames per read at the file's own rate: 4 s at 16 kHz, 0.26 MB of float32 per channel.
 BLOCK = 1 << 16
 
 _READ_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
