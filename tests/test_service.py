@@ -306,5 +306,6 @@ def test_serve_cli_flags():
         ["serve", "m", "--port", "9", "--api-key", "k", "--max-upload-mb", "3",
          "--max-audio-seconds", "30", "--queue", "2", "--lm", "lmdir"]
     )  # fmt: skip
-    assert (args.host, args.port, args.api_key, args.queue, args.lm) == ("127.0.0.1", 9, "k", 2, "lmdir")
+    got = (args.host, args.port, args.api_key, args.queue, args.lm)
+    assert got == ("127.0.0.1", 9, "k", 2, "lmdir")
     assert (args.max_upload_mb, args.max_audio_seconds) == (3, 30)
