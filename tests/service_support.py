@@ -76,3 +76,49 @@ def running_server(engine: Wav2Vec2Inference, config: ServiceConfig | None = Non
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def served(model: Path = MODEL, *flags: str, env: dict | None = None, timeout: float = 120):
+    """``wav2vec2 serve MODEL FLAGS`` as its own process on a free port: yields (base URL,
+    the process). Stopped (SIGTERM, then SIGKILL) at the end if still running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    import httpx
+
+    port = free_port()
+    src = Path(__file__).parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           **(env or {})}  # fmt: skip
+    cmd = [sys.executable, "-m", "wav2vec2", "serve", str(model), "--port", str(port), *flags]
+    log = tempfile.TemporaryFile()  # its log (a pipe nobody reads would fill and block it)
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"serve exited: {log.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code in (200, 401):
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("serve did not start")
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
