@@ -40,10 +40,14 @@ def register(sub) -> None:
         help=f"requests that may wait; more get 503 (default {DEFAULTS.queue})",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch's CPU threads for the model (default: torch's own choice; "
+                   "fewer than the cores when other work shares them)")  # fmt: skip
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import torch
     import uvicorn  # imported here: the other verbs do not need the web stack
 
     from wav2vec2.inference import Wav2Vec2Inference
@@ -53,6 +57,8 @@ def run(args) -> int:
         max_upload_mb=args.max_upload_mb, max_audio_seconds=args.max_audio_seconds,
         queue=args.queue, api_key=args.api_key,
     )  # fmt: skip
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, lm=args.lm)
     app = create_app(engine, config)
     # Connections beyond this get uvicorn's own 503: it bounds the uploads being received

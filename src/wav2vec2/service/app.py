@@ -117,7 +117,7 @@ def create_app(
 
     def refuse_if_full() -> None:
         """503 before the body is read, when the queue is full already."""
-        if batcher.waiting >= config.queue:
+        if batcher.full:
             raise busy()
 
     @api.post(

@@ -1,11 +1,12 @@
 """Dynamic batching over a bounded queue: requests that arrive together run together.
 
-Every request's audio goes into one ``asyncio.Queue`` of ``capacity`` places. One worker
-takes the first waiting request, gathers what else arrives within ``wait`` seconds (up to
-``max_batch``), and runs them in one engine call on the engine's own thread (the engine
-sorts them by length into padded batches itself). A request that finds the queue full is
-refused at once (:class:`QueueFull`, answered 503): memory holds at most ``capacity``
-waiting requests plus the batch being run, however many clients there are.
+Every request's audio goes into one queue. One worker takes the first waiting request,
+gathers what else arrives within ``wait`` seconds (up to ``max_batch``), and runs them in
+one engine call on the engine's own thread (the engine sorts them by length into padded
+batches itself). ``capacity`` requests may wait beyond those the worker is about to take
+(the free places of the batch it gathers; none while a batch runs); one more is refused at
+once (:class:`QueueFull`, answered 503). Memory holds at most ``capacity + max_batch``
+requests' audio, however many clients there are.
 
 All model work, the live streams' included (:meth:`Batcher.call`), runs on that one
 thread, one call at a time: the model is never run from two threads at once.
@@ -47,7 +48,8 @@ class Batcher:
         self.capacity = capacity
         self.max_batch = max_batch
         self.wait = wait
-        self._queue: asyncio.Queue[_Job] | None = None
+        self._queue: asyncio.Queue[_Job] | None = None  # bounded by ``full``, not by itself
+        self._taking = 0  # places left in the batch the worker is gathering (0 while it runs)
         self._worker: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
         self.batches_run = 0  # engine calls made for requests, for /health and the tests
@@ -55,10 +57,15 @@ class Batcher:
 
     @property
     def waiting(self) -> int:
-        return 0 if self._queue is None else self._queue.qsize()
+        """Requests queued beyond those the worker is about to take."""
+        return 0 if self._queue is None else max(0, self._queue.qsize() - self._taking)
+
+    @property
+    def full(self) -> bool:
+        return self.waiting >= self.capacity
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue(self.capacity)
+        self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._serve(), name="batcher")
 
     async def stop(self) -> None:
@@ -71,11 +78,10 @@ class Batcher:
     async def submit(self, audio: np.ndarray) -> Transcript:
         """The transcript of ``audio``; QueueFull at once if ``capacity`` requests wait."""
         assert self._queue is not None, "start() the batcher first"
+        if self.full:
+            raise QueueFull
         job = _Job(audio, asyncio.get_running_loop().create_future())
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            raise QueueFull from None
+        self._queue.put_nowait(job)
         return await job.future
 
     async def call(self, fn: Callable, *args):
@@ -85,7 +91,9 @@ class Batcher:
     async def _serve(self) -> None:
         assert self._queue is not None
         while True:
+            self._taking = self.max_batch
             batch = await self._gather()
+            self._taking = 0
             batch = [job for job in batch if not job.future.done()]  # its client has gone
             if not batch:
                 continue
@@ -106,11 +114,13 @@ class Batcher:
         """The first waiting job, and those that arrive within ``wait`` of it."""
         assert self._queue is not None
         batch = [await self._queue.get()]
+        self._taking -= 1
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait
         while len(batch) < self.max_batch:
             try:
                 batch.append(self._queue.get_nowait())
+                self._taking -= 1
                 continue
             except asyncio.QueueEmpty:
                 pass
@@ -119,6 +129,7 @@ class Batcher:
                 break
             try:
                 batch.append(await asyncio.wait_for(self._queue.get(), left))
+                self._taking -= 1
             except TimeoutError:
                 break
         return batch
