@@ -309,3 +309,29 @@ def test_serve_cli_flags():
     got = (args.host, args.port, args.api_key, args.queue, args.lm)
     assert got == ("127.0.0.1", 9, "k", 2, "lmdir")
     assert (args.max_upload_mb, args.max_audio_seconds) == (3, 30)
+
+
+def test_openais_own_client_works_against_the_service(engine, wave, expected, tmp_path):
+    openai = pytest.importorskip("openai")
+    path = tmp_path / "speech.wav"
+    path.write_bytes(wav_bytes(wave))
+    with running_server(engine, ServiceConfig(api_key=KEY)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        with path.open("rb") as f:
+            plain = client.audio.transcriptions.create(model="whisper-1", file=f)
+        assert plain.text == expected.text
+        with path.open("rb") as f:
+            verbose = client.audio.transcriptions.create(
+                model="whisper-1", file=f, response_format="verbose_json",
+                timestamp_granularities=["word"],
+            )  # fmt: skip
+        assert [w.word for w in verbose.words] == expected.text.split()
+        assert verbose.words[0].start == pytest.approx(expected.words[0].start, abs=1e-3)
+        with path.open("rb") as f:
+            subtitles = client.audio.transcriptions.create(
+                model="whisper-1", file=f, response_format="srt"
+            )
+        assert " ".join(c.content for c in srt.parse(subtitles)) == expected.text
+        assert [m.id for m in client.models.list()] == ["demo_model"]
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
