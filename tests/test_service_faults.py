@@ -170,3 +170,19 @@ def test_fuzzed_uploads_get_a_json_4xx_or_a_transcript(
 
 def test_after_the_fuzzing_the_service_still_serves(client, good):
     served_normally(client, good)
+
+
+@pytest.mark.parametrize(
+    "content_type, body, status",
+    [
+        ("multipart/form-data", b"--x\r\n\r\nabc", 400),  # no boundary
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n", 400),
+        ("multipart/mixed; boundary=x", b"--x--\r\n", 415),
+        ("application/x-www-form-urlencoded", b"file=abc", 415),
+    ],
+)
+def test_malformed_forms_get_a_json_4xx(client, good, content_type, body, status):
+    for endpoint in ("/v1/transcribe", "/v1/audio/transcriptions"):
+        r = client.post(endpoint, content=body, headers={"Content-Type": content_type})
+        assert r.status_code == status and json_4xx(r)
+    served_normally(client, good)

@@ -108,8 +108,10 @@ async def _session(websocket: WebSocket, encoding: str, needs_key: bool) -> None
         await websocket.send_json({"type": "final", **ours(t, app.state.model_id)})
         await websocket.close(1000)
     finally:
-        if running is not None and not running.done():
-            running.cancel()
+        if running is not None:
+            running.cancel()  # the client left, or an error ends the stream
+            # retrieved, so that a partial that failed with the socket is not logged as lost
+            running.add_done_callback(lambda task: task.cancelled() or task.exception())
 
 
 def _words(t) -> dict:
