@@ -79,9 +79,11 @@ def running_server(engine: Wav2Vec2Inference, config: ServiceConfig | None = Non
 
 
 @contextlib.contextmanager
-def served(model: Path = MODEL, *flags: str, env: dict | None = None, timeout: float = 120):
-    """``wav2vec2 serve MODEL FLAGS`` as its own process on a free port: yields (base URL,
-    the process). Stopped (SIGTERM, then SIGKILL) at the end if still running."""
+def served(model: Path = MODEL, *flags: str, env: dict | None = None, cwd: Path | None = None,
+           timeout: float = 120):  # fmt: skip
+    """``wav2vec2 serve MODEL FLAGS`` as its own process on a free port (in ``cwd``, with
+    ``env`` added to the environment): yields (base URL, the process). Stopped (SIGTERM,
+    then SIGKILL) at the end if still running."""
     import os
     import signal
     import subprocess
@@ -96,7 +98,7 @@ def served(model: Path = MODEL, *flags: str, env: dict | None = None, timeout: f
            **(env or {})}  # fmt: skip
     cmd = [sys.executable, "-m", "wav2vec2", "serve", str(model), "--port", str(port), *flags]
     log = tempfile.TemporaryFile()  # its log (a pipe nobody reads would fill and block it)
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -42,8 +42,7 @@ def test_killed_mid_request_leaves_nothing_on_disk_and_a_restart_serves(tmp_path
             "Content-Type: audio/wav\r\n\r\n").encode()  # fmt: skip
     body = head + big + f"\r\n--{boundary}--\r\n".encode()
     env = {"TMPDIR": str(scratch)}
-    os.chdir(work)  # (pytest restores nothing here: the test's own folder, removed after)
-    with served(MODEL, env=env) as (url, process):
+    with served(MODEL, env=env, cwd=work) as (url, process):
         before = sorted(scratch.rglob("*"))  # torch's own (empty) cache folder, at import
 
         def slow_upload():  # most of the body at once, the rest never: the form is on disk
@@ -67,7 +66,7 @@ def test_killed_mid_request_leaves_nothing_on_disk_and_a_restart_serves(tmp_path
     assert spooled  # the upload was on disk when killed: an unlinked file, gone with the process
     assert sorted(scratch.rglob("*")) == before and list(work.iterdir()) == []
     assert tree(MODEL) == model_before
-    with served(MODEL, env=env) as (url, _):
+    with served(MODEL, env=env, cwd=work) as (url, _):
         r = httpx.post(f"{url}/v1/transcribe", content=wav_bytes(wave), timeout=60)
         assert r.status_code == 200 and r.json()["words"]
     assert sorted(scratch.rglob("*")) == before
