@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
+import soundfile as sf
 import srt
 import webvtt
 from fastapi.testclient import TestClient
@@ -42,8 +43,9 @@ def wave():
 
 @pytest.fixture(scope="module")
 def expected(engine, wave):
-    """What the engine itself says about the speech: the service must say the same."""
-    (t,) = engine.transcribe([wave.copy()])
+    """What the engine itself says about the speech as a 16-bit WAV (what is uploaded): the
+    service must say the same."""
+    (t,) = engine.transcribe([sf.read(io.BytesIO(wav_bytes(wave)), dtype="float32")[0]])
     assert t.ok and len(t.words) >= 5  # the model hears speech
     return t
 
@@ -299,6 +301,20 @@ def test_live_stream_refusals(client):
         with client.websocket_connect("/v1/listen?encoding=mp3"):
             pass
     assert client.get("/health").json()["streams"] == 0
+
+
+def test_with_an_lm_the_service_decodes_by_beam_search(wave, tmp_path_factory):
+    from lm_support import TEXT, build_lm
+    from wav2vec2 import Wav2Vec2Inference
+
+    engine = Wav2Vec2Inference.from_pretrained(demo_engine().source, lm=build_lm(tmp_path_factory))
+    data = wav_bytes(wave)
+    (expected,) = engine.transcribe([sf.read(io.BytesIO(data), dtype="float32")[0]])
+    with TestClient(create_app(engine)) as c:
+        assert c.get("/v1/models").json()["data"][0]["lm"] == "LexiconBeamDecoder"
+        got = c.post("/v1/transcribe", content=data).json()
+    lexicon = {w for line in TEXT for w in line.split()}
+    assert got["text"] == expected.text and set(got["text"].split()) <= lexicon
 
 
 def test_serve_cli_flags():
