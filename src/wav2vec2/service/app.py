@@ -101,7 +101,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=config.max_upload_bytes)
     api = APIRouter(dependencies=[Depends(require_key)])
 
-    async def transcript(request: Request, data: bytes, name: str) -> Transcript:
+    async def transcript(data: bytes, name: str) -> Transcript:
         audio = await decode(data, name, engine.cfg.sample_rate, config.max_audio_seconds)
         try:
             t = await batcher.submit(audio)
@@ -139,11 +139,11 @@ def create_app(
             if not granularities <= set(GRANULARITIES):
                 raise ApiError(400, "timestamp_granularities[] must be word or segment")
             data, name = await file_field(form)
-        t = await transcript(request, data, name)
+        t = await transcript(data, name)
         if fmt == "json":
             return {"text": t.text}
         if fmt == "verbose_json":
-            return verbose_json(t, granularities, str(language) if language else None)
+            return verbose_json(t, granularities, str(language)[:40] if language else None)
         kind = "text/plain" if fmt == "text" else RENDER_FORMATS[fmt]
         return PlainTextResponse(render(t, "txt" if fmt == "text" else fmt), media_type=kind)
 
@@ -161,7 +161,7 @@ def create_app(
                 data, name = await file_field(form)
         else:
             data, name = await raw_body(request)
-        return ours(await transcript(request, data, name), model_id)
+        return ours(await transcript(data, name), model_id)
 
     @api.post("/v1/render", summary="A transcript (our JSON) as txt, srt or vtt")
     async def render_transcript(
