@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages for the built-in speech corpus (`wav2vec2 corpus make`): TTS engines and
 # voices, and offline English text; and the tool chain that builds KenLM's n-gram estimator
-# (`wav2vec2 lm build`, scripts/build-kenlm.sh). All are in Debian's main section.
+# (`wav2vec2 lm build`, scripts/build-kenlm.sh); Chromium and its WebDriver, which the
+# service's browser test drives (tests/test_service_browser.py). All are in Debian's main
+# section.
 # Idempotent and quiet: a fast no-op when everything is already installed.
 set -euo pipefail
 
@@ -14,6 +16,7 @@ PACKAGES=(
     wordnet-base
     g++ cmake python3-dev zlib1g-dev libbz2-dev liblzma-dev
     libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
+    chromium chromium-driver
 )
 # Jane Austen's novels ship as R data in r-cran-janeaustenr. Installing it would pull in
 # all of R, so the .deb is unpacked into this folder instead; Python reads the R data.

@@ -47,6 +47,9 @@ FORBIDDEN = {
                "inference", "evaluation", "demo", "cli"},
     "evaluation": {"conversion", "training", "corpus", "demo", "cli"},
     "demo": {"cli"},
+    # the HTTP service wraps an engine it is given: it adds no model, loading or decoding
+    "service": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
+                "corpus", "evaluation", "demo", "cli", "decoding", "beam_search"},
 }  # fmt: skip
 # Decoding (greedy, beam search, LMs, tuned weights) sits on the foundation alone.
 FORBIDDEN |= dict.fromkeys(

@@ -27,6 +27,7 @@ VERBS = (
     "lm",
     "plot",
     "demo",
+    "serve",
 )
 
 
