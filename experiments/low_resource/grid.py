@@ -142,7 +142,9 @@ def run_config(
         "valid_interval": interval,
         "save_interval": interval,
         "keep_last": 1,
+        # labeled utterances are never cropped: longer ones than a batch are left out
         "data.max_tokens": int(grid.batch_seconds * 16_000),
+        "data.max_sample_size": int(grid.batch_seconds * 16_000),
         "log_interval": max(interval // 5, 1),
     }
     base = pretrained
