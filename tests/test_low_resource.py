@@ -119,3 +119,19 @@ def test_a_grid_with_other_settings_is_refused(experiment):
         experiment.module.run(
             experiment.out, experiment.plan, replace(experiment.grid, scratch_lr=1e-4)
         )
+
+
+def test_codeword_letter_information_measures_dependence():
+    _load("low_resource_run", HERE / "run.py")  # puts the stage modules on the path
+    import numpy as np
+
+    from codewords import CodeLetterCounts, information, mutual_information
+
+    tied = np.diag([50, 30, 20])  # each code always one letter
+    h, hc, mi = mutual_information(tied)
+    assert hc == pytest.approx(0.0) and mi == pytest.approx(h) and h > 1.0
+    independent = np.outer([10, 20, 30], [5, 5, 10])  # P(letter | code) = P(letter)
+    assert mutual_information(independent)[2] == pytest.approx(0.0, abs=1e-9)
+    info = information(CodeLetterCounts(np.kron(tied, np.ones((4, 1), int)), ("A", "B", "C"), 12))
+    assert info.mutual_information > 1.0 > 10 * info.shuffled_mutual_information
+    assert info.frames == 400 and info.codewords_used == 12
