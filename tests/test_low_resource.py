@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,8 +124,6 @@ def test_a_grid_with_other_settings_is_refused(experiment):
 
 def test_codeword_letter_information_measures_dependence():
     _load("low_resource_run", HERE / "run.py")  # puts the stage modules on the path
-    import numpy as np
-
     from codewords import CodeLetterCounts, information, mutual_information
 
     tied = np.diag([50, 30, 20])  # each code always one letter
