@@ -42,6 +42,7 @@ def experiment(tmp_path_factory):
         labels=("10m",),
         updates=(20,),
         probe_updates=(10,),
+        freeze_updates=4,
         validations=2,
         valid_utterances=6,
         batch_seconds=16.0,
@@ -73,19 +74,23 @@ def test_pretraining_lowers_its_loss(experiment):
     engine = Wav2Vec2Inference(final)  # normalizes audio as the model expects
     dev = sorted((experiment.out / "corpus" / "audio" / "dev").rglob("*.flac"))[:4]
     waves = torch.stack([torch.from_numpy(engine.load(p)[:48_000]) for p in dev])
-    assert _pretraining_loss(final, waves) < _pretraining_loss(initial, waves) - 0.05
+    before, after = _pretraining_loss(initial, waves), _pretraining_loss(final, waves)
+    assert after < before - 0.05, (before, after)
 
 
 def test_fine_tuning_beats_its_start_and_the_report_is_complete(experiment):
     out = experiment.out
     ft = out / "finetune"
-    # CTC per letter (utterances differ in length): from a random head it starts near 7
-    # nats; a model that has learned at least where letters are not (blank) is near 3. The
-    # probe, a linear layer trained for half the updates, has to come down too.
-    for system, ratio in (("pretrained", 0.6), ("scratch", 0.6), ("probe", 0.9)):
+    # CTC per letter (utterances differ in length) starts near 7-8 nats from a random head;
+    # every system brings it well down. An all-blank model (where from-scratch training
+    # stalls first) has a CER of exactly 1; the two systems on pretrained features already
+    # spell some letters right after a few updates (measured: dev CER 0.78-0.82).
+    for system in ("pretrained", "scratch", "probe"):
         log = [json.loads(line) for line in (ft / f"10m_{system}" / "log.jsonl").open()]
         train = [r["loss_per_letter"] for r in log if r["split"] == "train"]
-        assert sum(train[-2:]) / 2 < ratio * train[0], (system, train)
+        assert sum(train[-3:]) / 3 < 0.75 * train[0], (system, train)
+        if system != "scratch":
+            assert min(r["cer"] for r in log if r["split"] == "valid") < 0.95, system
         assert [r for r in log if r["split"] == "valid"], system  # a dev-WER curve
         assert (ft / f"10m_{system}" / "run.json").is_file()  # the config beside the results
     scratch = json.loads((ft / "10m_scratch" / "run.json").read_text())
