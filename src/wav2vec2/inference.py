@@ -25,6 +25,7 @@ from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.loading import load_pretrained
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.onnx_backend import OnnxCTCModel, is_onnx, onnx_model
 from wav2vec2.timestamps import Segment, char_segments, word_segments
 from wav2vec2.tuned_weights import with_tuned_weights
 from wav2vec2.vocab import Vocabulary
@@ -60,7 +61,7 @@ class Transcript:
 class Wav2Vec2Inference:
     def __init__(
         self,
-        model: Wav2Vec2Model,
+        model: Wav2Vec2Model | OnnxCTCModel,
         vocab: Vocabulary | None = None,
         device: str | torch.device = "cpu",
         decoder: Decoder | None = None,
@@ -81,10 +82,19 @@ class Wav2Vec2Inference:
         padded batch gives every input the output it gets alone, and such models are batched
         like the others. Like ``eval()``, this is set on the model passed in. False keeps the
         model's setting as it is (off for a loaded model: fairseq's numerics, one utterance
-        at a time)."""
-        if exact_batching and model.cfg.feature_encoder.norm == "group":
-            model.set_masked_group_norm(True)
-        self.model = model.to(device).eval()
+        at a time).
+
+        ``model`` may also be an ONNX export run by ONNX Runtime (:mod:`wav2vec2.onnx_backend`,
+        CPU only): the engine asks a model for ``cfg`` and ``ctc(waveforms, lengths)`` only,
+        and an export's group norm is always exact."""
+        if isinstance(model, OnnxCTCModel):
+            if torch.device(device).type != "cpu":
+                raise Wav2Vec2Error(f"the ONNX backend runs on the CPU, not on {device}")
+        else:
+            if exact_batching and model.cfg.feature_encoder.norm == "group":
+                model.set_masked_group_norm(True)
+            model = model.to(device).eval()
+        self.model = model
         self.vocab = vocab
         self.device = torch.device(device)
         self.cfg = model.cfg
@@ -102,13 +112,22 @@ class Wav2Vec2Inference:
         device: str = "cpu",
         lm: str | Path | None = None,
         beam: BeamSearchConfig | None = None,
+        backend: str | None = None,
         **kw,
     ) -> Wav2Vec2Inference:
         """Load a model; with ``lm`` (an LM directory), decode by beam search with ``beam``'s
         settings, or without it, with the weights ``wav2vec2 lm tune`` chose for the LM (the
-        defaults if it has none; see :mod:`wav2vec2.tuned_weights`)."""
-        loaded = load_pretrained(source, device)
-        engine = cls(loaded.model, loaded.vocab, device, source=str(source), **kw)
+        defaults if it has none; see :mod:`wav2vec2.tuned_weights`). ``backend``: "torch",
+        "onnx" or "onnx-int8" (:mod:`wav2vec2.onnx_backend`); None runs an ``.onnx`` file with
+        ONNX Runtime and anything else with PyTorch."""
+        if backend in ("onnx", "onnx-int8") or (backend is None and is_onnx(source)):
+            model, vocab = onnx_model(source, backend)
+        elif is_onnx(source):
+            raise Wav2Vec2Error("is an ONNX export: it runs with ONNX Runtime, not torch", source)
+        else:
+            loaded = load_pretrained(source, device)
+            model, vocab = loaded.model, loaded.vocab
+        engine = cls(model, vocab, device, source=str(source), **kw)
         if lm is not None:
             if beam is None:
                 beam, _ = with_tuned_weights(lm, BeamSearchConfig(), model=source)
@@ -233,7 +252,7 @@ class Wav2Vec2Inference:
         return LexiconBeamDecoder(self._vocab(), lm, config)
 
     def _vocab(self) -> Vocabulary:
-        if self.model.ctc_head is None:
+        if self.cfg.vocab_size is None:
             raise Wav2Vec2Error("this model has no CTC head: it cannot transcribe")
         if self.vocab is None:
             raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")

@@ -19,6 +19,7 @@ VERBS = (
     "transcribe",
     "align",
     "convert",
+    "export",
     "corpus",
     "manifest",
     "pretrain",

@@ -35,6 +35,8 @@ class MaskedGroupNorm(nn.GroupNorm):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         t = x.shape[-1]
+        if lengths is not None and _exporting():
+            return self._masked(x, lengths)
         if lengths is None or bool((lengths >= t).all()):
             return super().forward(x)
         rows = []
@@ -45,6 +47,23 @@ class MaskedGroupNorm(nn.GroupNorm):
         for b, n in enumerate(lengths.clamp(1, t).tolist()):
             rows.append(F.pad(super().forward(x[b : b + 1, :, :n]), (0, t - n)))
         return torch.cat(rows)
+
+    def _masked(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The same statistics as masked sums over the valid frames, with no data-dependent
+        branch or loop: the form an exported graph (ONNX) can hold for any batch and length.
+        It holds (B, C, T) temporaries, so eager inference keeps the loop above."""
+        valid = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
+        mask = valid[:, None, :].to(x.dtype)  # (B, 1, T)
+        n = lengths.clamp(min=1).to(x.dtype)[:, None, None]
+        mean = (x * mask).sum(-1, keepdim=True) / n
+        var = ((x - mean).square() * mask).sum(-1, keepdim=True) / n
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        return (y * self.weight[:, None] + self.bias[:, None]) * mask
+
+
+def _exporting() -> bool:
+    """Whether the model is being traced for export (ONNX, torch.export), not run."""
+    return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
 
 
 class ConvBlock(nn.Module):
