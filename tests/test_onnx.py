@@ -5,12 +5,14 @@ documented tolerance on real speech (docs/benchmarks.md, benchmarks/fast_path.py
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from cli_support import run_cli, tone_file
 from hf_reference import make_ctc, save_with_processor
 from wav2vec2 import Wav2Vec2Inference
 from wav2vec2.loading import load_pretrained
@@ -82,3 +84,67 @@ def test_transcripts_and_times_through_the_engine_match(models, exported):
             assert [(w.text, w.start, w.end) for w in ta.words] == [
                 (w.text, w.start, w.end) for w in tb.words
             ]
+
+
+def test_export_then_transcribe_on_the_command_line(models, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    code, stdout, _ = run_cli(capsys, "export", "onnx", models["large_like"], out)
+    assert code == 0 and out.is_file() and "m.onnx" in stdout
+    audio = [tone_file(tmp_path / f"{i}.wav", s) for i, s in enumerate((1.0, 1.7))]
+    code, want, _ = run_cli(capsys, "transcribe", models["large_like"], *audio)
+    assert code == 0
+    for argv in ((out,), (out, "--backend", "onnx"), (models["large_like"], "--backend", "onnx")):
+        assert run_cli(capsys, "transcribe", *argv, *audio)[:2] == (0, want)
+    # --fast on a plain model: exported and quantized on the fly, then run (approximate)
+    code, fast, _ = run_cli(capsys, "transcribe", models["large_like"], "--fast", *audio)
+    assert code == 0 and len(fast.splitlines()) == 2
+    # an fp32 export runs as such; torch cannot run an export
+    code, _, err = run_cli(capsys, "transcribe", out, "--fast", *audio)
+    assert code == 2 and "fp32 ONNX export" in err and len(err.splitlines()) == 1
+    code, _, err = run_cli(capsys, "transcribe", out, "--backend", "torch", *audio)
+    assert code == 2 and "ONNX Runtime" in err and len(err.splitlines()) == 1
+
+
+def test_export_refuses_what_it_did_not_write_and_bad_models(models, exported, tmp_path, capsys):
+    precious = tmp_path / "notes.onnx"
+    precious.write_text("mine")
+    code, _, err = run_cli(capsys, "export", "onnx", models["base_like"], precious)
+    assert code == 2 and "not an ONNX export of wav2vec2" in err and len(err.splitlines()) == 1
+    assert precious.read_text() == "mine"
+    # an earlier export of ours is replaced, as `convert` replaces its own output
+    again = tmp_path / "again.onnx"
+    shutil.copy(exported["base_like"], again)
+    assert run_cli(capsys, "export", "onnx", models["base_like"], again)[0] == 0
+    for bad in (tmp_path / "missing", precious):
+        code, _, err = run_cli(capsys, "export", "onnx", bad, tmp_path / "x.onnx")
+        assert code == 2 and str(bad) in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "x.onnx").exists()
+    code, _, err = run_cli(capsys, "transcribe", precious, tone_file(tmp_path / "t.wav"))
+    assert code == 2 and "notes.onnx" in err and "ONNX" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="needs espeak-ng")
+def test_int8_export_is_within_its_documented_tolerance_on_speech(tmp_path):
+    """int8 MatMuls on the demo model, real (TTS) speech from a voice it never heard: logits
+    within 3% relative error, 98% of frames with the same best label, and greedy CER within
+    1 point of fp32 on these six sentences (the full test set, benchmarks/fast_path.py:
+    docs/benchmarks.md)."""
+    import jiwer
+
+    from test_real_speech import SENTENCES
+    from wav2vec2.corpus.synth import Request, synthesize
+    from wav2vec2.corpus.voices import voices_by_split
+
+    voice = next(v for v in voices_by_split()["test"] if v.engine == "espeak")
+    waves = synthesize(voice, [Request(s.lower(), voice.rate, voice.pitch) for s in SENTENCES])
+    fp32 = Wav2Vec2Inference.from_pretrained(DEMO)
+    int8 = Wav2Vec2Inference.from_pretrained(export_onnx(DEMO, tmp_path / "q.onnx", int8=True))
+    assert int8.model.weights == "int8"
+    a, b = fp32.emissions(waves), int8.emissions(waves)
+    for x, y in zip(a, b):
+        assert float((x.logits - y.logits).norm() / x.logits.norm()) < 0.03
+        assert float((x.logits.argmax(-1) == y.logits.argmax(-1)).float().mean()) >= 0.98
+    cer = [jiwer.cer(SENTENCES, [t.text for t in e.decode_emissions(em, e.decoder)])
+           for e, em in ((fp32, a), (int8, b))]  # fmt: skip
+    assert cer[1] <= cer[0] + 0.01
+    assert cer[0] < 0.6  # the model does hear speech
