@@ -50,6 +50,11 @@ FORBIDDEN = {
     # the HTTP service wraps an engine it is given: it adds no model, loading or decoding
     "service": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
                 "corpus", "evaluation", "demo", "cli", "decoding", "beam_search"},
+    # the ONNX export sits beside conversion; its runtime backend, below the engine
+    "onnx_export": {"conversion", "training", "data", "corpus", "inference", "evaluation",
+                    "demo", "cli", "service"},
+    "onnx_backend": {"conversion", "training", "data", "corpus", "inference", "evaluation",
+                     "demo", "cli", "service"},
 }  # fmt: skip
 # Decoding (greedy, beam search, LMs, tuned weights) sits on the foundation alone.
 FORBIDDEN |= dict.fromkeys(
