@@ -436,7 +436,7 @@ def bad_model(request, tmp_path, model_dir) -> tuple[Path, str]:
     return target, BAD_MODELS[request.param]
 
 
-@pytest.mark.parametrize("verb", ["info", "transcribe", "features", "convert"])
+@pytest.mark.parametrize("verb", ["info", "transcribe", "features", "convert", "export"])
 def test_every_verb_that_reads_a_model_names_it(capsys, tmp_path, bad_model, verb):
     target, message = bad_model
     wav = _wav(tmp_path / "a.wav", tone())
@@ -445,9 +445,11 @@ def test_every_verb_that_reads_a_model_names_it(capsys, tmp_path, bad_model, ver
         "transcribe": ["transcribe", target, wav],
         "features": ["features", target, wav, "-o", tmp_path / "f.npy"],
         "convert": ["convert", target, tmp_path / "converted"],
+        "export": ["export", "onnx", target, tmp_path / "m.onnx"],
     }[verb]
     out = one_line_error(capsys, argv, target.name, message)
     assert out == "" and not (tmp_path / "f.npy").exists() and not (tmp_path / "converted").exists()
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_the_python_api_names_the_bad_model(bad_model):

@@ -18,6 +18,7 @@ in accuracy is measured in docs/benchmarks.md (benchmarks/fast_path.py).
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -113,13 +114,17 @@ def export_graph(model: Wav2Vec2Model, path: Path) -> None:
 def quantize_int8(src: Path, dest: Path) -> None:
     """int8 weights and dynamically quantized int8 activations for every MatMul (the
     Transformer's linear layers, the feature projection and the CTC head): ONNX Runtime's
-    ``quantize_dynamic``. Convolutions stay fp32 (see docs/benchmarks.md)."""
+    ``quantize_dynamic``. Convolutions stay fp32: ONNX Runtime's int8 convolution for
+    dynamic activations (ConvInteger) ran 3x slower than fp32 here, and the encoder's convs
+    as int8 MatMuls put 27% relative error on the logits (their activations span a wide
+    range with no norm between them; docs/benchmarks.md)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        src, dest, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
-        per_channel=False,
-    )  # fmt: skip
+    logging.disable(logging.WARNING)  # its advice to pre-process, printed on every call
+    try:
+        quantize_dynamic(src, dest, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def add_metadata(model_proto, cfg, vocab: Vocabulary, weights: str) -> None:
