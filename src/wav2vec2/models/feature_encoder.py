@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wav2vec2.config import FeatureEncoderConfig
+from wav2vec2.models.tracing import exporting
 
 
 class _ChannelLayerNorm(nn.LayerNorm):
@@ -35,7 +36,7 @@ class MaskedGroupNorm(nn.GroupNorm):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         t = x.shape[-1]
-        if lengths is not None and _exporting():
+        if lengths is not None and exporting():
             return self._masked(x, lengths)
         if lengths is None or bool((lengths >= t).all()):
             return super().forward(x)
@@ -49,21 +50,20 @@ class MaskedGroupNorm(nn.GroupNorm):
         return torch.cat(rows)
 
     def _masked(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """The same statistics as masked sums over the valid frames, with no data-dependent
-        branch or loop: the form an exported graph (ONNX) can hold for any batch and length.
-        It holds (B, C, T) temporaries, so eager inference keeps the loop above."""
+        """The same statistics over the valid frames, with no data-dependent branch or loop:
+        the form an exported graph (ONNX) can hold for any batch and length. The sums over
+        time are batched matmuls with the (B, T, 1) mask, and the affine map is folded into
+        one scale and shift, so that the (B, C, T) tensor, the encoder's largest, is read
+        few times. The padded tail is not zeroed: no valid frame of a later block reads it
+        (see :class:`FeatureEncoder`)."""
         valid = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
-        mask = valid[:, None, :].to(x.dtype)  # (B, 1, T)
+        mask = valid.to(x.dtype)[:, :, None]  # (B, T, 1)
         n = lengths.clamp(min=1).to(x.dtype)[:, None, None]
-        mean = (x * mask).sum(-1, keepdim=True) / n
-        var = ((x - mean).square() * mask).sum(-1, keepdim=True) / n
-        y = (x - mean) * torch.rsqrt(var + self.eps)
-        return (y * self.weight[:, None] + self.bias[:, None]) * mask
-
-
-def _exporting() -> bool:
-    """Whether the model is being traced for export (ONNX, torch.export), not run."""
-    return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
+        mean = torch.bmm(x, mask) / n  # (B, C, 1)
+        centered = x - mean
+        var = torch.bmm(centered.square(), mask) / n
+        scale = self.weight[:, None] * torch.rsqrt(var + self.eps)
+        return torch.addcmul(self.bias[:, None], centered, scale)
 
 
 class ConvBlock(nn.Module):

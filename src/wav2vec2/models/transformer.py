@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from wav2vec2.config import TransformerConfig
+from wav2vec2.models.tracing import exporting
 
 
 class PositionalConvEmbedding(nn.Module):
@@ -59,6 +60,11 @@ class SelfAttention(nn.Module):
         def split(proj: nn.Linear) -> Tensor:
             return proj(x).view(b, t, h, d // h).transpose(1, 2)  # (B, H, T, D/H)
 
+        if attn_mask is not None and exporting():
+            # A boolean mask exports as a softmax with a NaN guard (Where, IsNaN) over the
+            # (B, H, T, T) scores; the additive form is the same numbers without it.
+            blocked = torch.finfo(x.dtype).min
+            attn_mask = x.new_zeros(attn_mask.shape).masked_fill(~attn_mask, blocked)
         y = F.scaled_dot_product_attention(
             split(self.q_proj),
             split(self.k_proj),
