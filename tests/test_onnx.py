@@ -5,6 +5,7 @@ documented tolerance on real speech (docs/benchmarks.md, benchmarks/fast_path.py
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def test_transcripts_and_times_through_the_engine_match(models, exported):
     waves = [(0.3 * rng.standard_normal(int(16_000 * s))).astype(np.float32) for s in (1, 2.5, 0.6)]
     for name in ("base_like", "large_like"):
         a = Wav2Vec2Inference.from_pretrained(models[name]).transcribe(waves)
-        b = Wav2Vec2Inference.from_pretrained(exported[name]).transcribe(waves)
+        onnx = Wav2Vec2Inference.from_pretrained(exported[name])
+        assert onnx.backend == "onnx"
+        b = onnx.transcribe(waves)
         assert [t.text for t in a] == [t.text for t in b]
         for ta, tb in zip(a, b):
             assert [(w.text, w.start, w.end) for w in ta.words] == [
@@ -148,3 +151,23 @@ def test_int8_export_is_within_its_documented_tolerance_on_speech(tmp_path):
            for e, em in ((fp32, a), (int8, b))]  # fmt: skip
     assert cer[1] <= cer[0] + 0.01
     assert cer[0] < 0.6  # the model does hear speech
+
+
+def test_evaluate_with_the_onnx_backend_gives_the_same_report(models, exported, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    names = [tone_file(data / f"{i}.wav", s).name for i, s in enumerate((1.0, 1.4))]
+    (data / "test.tsv").write_text("\n".join([str(data), *(f"{n}\t16000" for n in names)]) + "\n")
+    (data / "test.wrd").write_text("A B\nC\n")
+    reports = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / backend
+        argv = ["evaluate", models["base_like"], "--data", data, "--out", out]
+        code, stdout, _ = run_cli(capsys, *argv, "--backend", backend)
+        assert code == 0
+        reports[backend] = (
+            stdout.splitlines()[0],
+            json.loads((out / "test_summary.json").read_text()),
+        )
+    assert reports["torch"][0] == reports["onnx"][0]  # the same WER and CER line
+    assert [r[1]["backend"] for r in reports.values()] == ["torch", "onnx"]

@@ -134,6 +134,11 @@ class Wav2Vec2Inference:
             engine._decoder = engine.beam_decoder(lm, beam)
         return engine
 
+    @property
+    def backend(self) -> str:
+        """What runs the model: "torch", "onnx" or "onnx-int8" (reports record it)."""
+        return self.model.backend if isinstance(self.model, OnnxCTCModel) else "torch"
+
     # -- audio ------------------------------------------------------------------------------
     def load(self, audio: Audio) -> np.ndarray:
         """Path or 16 kHz mono array -> the model's input (normalized if its config says)."""
