@@ -1,11 +1,13 @@
 """``wav2vec2 serve MODEL [--host 127.0.0.1] [--port 8000] [--lm DIR] [--api-key KEY]
-[--max-upload-mb N] [--max-audio-seconds S] [--queue N]``: the transcription service
-(HTTP API, live WebSocket and a web page at ``/``; see docs/service.md)."""
+[--max-upload-mb N] [--max-audio-seconds S] [--queue N] [--backend B | --fast]``: the
+transcription service (HTTP API, live WebSocket and a web page at ``/``; see
+docs/service.md)."""
 
 from __future__ import annotations
 
 import os
 
+from wav2vec2.cli.decoding_args import add_backend_args, backend
 from wav2vec2.service.config import ServiceConfig
 
 DEFAULTS = ServiceConfig()
@@ -43,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch's CPU threads for the model (default: torch's own choice; "
                    "fewer than the cores when other work shares them)")  # fmt: skip
+    add_backend_args(p)
     p.set_defaults(func=run)
 
 
@@ -59,7 +62,9 @@ def run(args) -> int:
     )  # fmt: skip
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, lm=args.lm)
+    engine = Wav2Vec2Inference.from_pretrained(
+        args.model, args.device, lm=args.lm, backend=backend(args)
+    )
     app = create_app(engine, config)
     # Connections beyond this get uvicorn's own 503: it bounds the uploads being received
     # and decoded at once, before they reach the queue (docs/security.md).
