@@ -171,3 +171,19 @@ def test_evaluate_with_the_onnx_backend_gives_the_same_report(models, exported, 
         )
     assert reports["torch"][0] == reports["onnx"][0]  # the same WER and CER line
     assert [r[1]["backend"] for r in reports.values()] == ["torch", "onnx"]
+
+
+def test_the_service_runs_an_export(models, exported, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from wav2vec2.service import ServiceConfig, create_app
+
+    audio = tone_file(tmp_path / "t.wav", 1.3)
+    want = Wav2Vec2Inference.from_pretrained(models["base_like"]).transcribe([audio])[0]
+    onnx = Wav2Vec2Inference.from_pretrained(exported["base_like"])
+    with TestClient(create_app(onnx, ServiceConfig())) as client:
+        r = client.post("/v1/transcribe", content=audio.read_bytes(),
+                        headers={"Content-Type": "audio/wav"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert want.text and r.json()["text"] == want.text
+    assert [w["word"] for w in r.json()["words"]] == [w.text for w in want.words]
