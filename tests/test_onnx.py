@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from cli_support import run_cli, tone_file
 from hf_reference import make_ctc, save_with_processor
 from wav2vec2 import Wav2Vec2Inference
+from wav2vec2.chunking import ChunkConfig
 from wav2vec2.loading import load_pretrained
 from wav2vec2.onnx_backend import OnnxCTCModel
 from wav2vec2.onnx_export import export_onnx
@@ -49,40 +51,54 @@ def padded_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch
 
 @pytest.mark.parametrize("name", ["small", "base_like", "large_like"])
 def test_fp32_export_equals_pytorch_batched_and_alone(models, exported, name):
+    """The file alone (ONNX Runtime, waveform and lengths only: the graph normalizes when the
+    model needs it) and through the backend (the engine has normalized already)."""
+    import onnxruntime as ort
+
+    from wav2vec2.onnx_export import normalize_rows
+
     loaded = load_pretrained(models[name])
     torch_engine = Wav2Vec2Inference(loaded.model, loaded.vocab)  # exact batching on
-    onnx = OnnxCTCModel(exported[name])
-    assert onnx.cfg.normalize_waveform == (name == "large_like")
+    backend = OnnxCTCModel(exported[name])
+    assert backend.cfg.normalize_waveform == (name == "large_like")
+    session = ort.InferenceSession(str(exported[name]), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["waveform", "lengths"]
+
+    def alone(x, n):
+        logits, frames = session.run(None, {"waveform": x.numpy(), "lengths": n.numpy()})
+        return torch.from_numpy(logits), torch.from_numpy(frames)
+
     x, n = padded_batch([16_000, 7_000, 12_345])
-    if loaded.model.cfg.normalize_waveform:  # the engine's loader normalizes: the graph does
-        from wav2vec2.onnx_export import normalize_rows
-
-        x_torch = normalize_rows(x, n)
-    else:
-        x_torch = x
+    normalized = normalize_rows(x, n) if backend.cfg.normalize_waveform else x
     with torch.inference_mode():
-        want = torch_engine.model.ctc(x_torch, n)
-    got = onnx.ctc(x, n)
-    assert torch.equal(got.frame_lengths, want.frame_lengths)
-    for b, frames in enumerate(want.frame_lengths.tolist()):
-        torch.testing.assert_close(
-            got.logits[b, :frames], want.logits[b, :frames], atol=TOL, rtol=0
-        )
-        alone = onnx.ctc(x[b : b + 1, : n[b]], n[b : b + 1])
-        assert alone.logits.shape[1] == frames
-        torch.testing.assert_close(alone.logits[0], got.logits[b, :frames], atol=TOL, rtol=0)
+        want = torch_engine.model.ctc(normalized, n)
+    through = backend.ctc(normalized, n)
+    for logits, frame_lengths in (alone(x, n), (through.logits, through.frame_lengths)):
+        assert torch.equal(frame_lengths, want.frame_lengths)
+        for b, frames in enumerate(want.frame_lengths.tolist()):
+            got = logits[b, :frames]
+            torch.testing.assert_close(got, want.logits[b, :frames], atol=TOL, rtol=0)
+            one, _ = alone(x[b : b + 1, : n[b]], n[b : b + 1])
+            assert one.shape[1] == frames
+            torch.testing.assert_close(one[0], got, atol=TOL, rtol=0)
 
 
-def test_transcripts_and_times_through_the_engine_match(models, exported):
-    """The engine around the backend is unchanged: the same text and word times."""
+def test_transcripts_and_times_through_the_engine_match(models, exported, tmp_path):
+    """The engine around the backend is unchanged: the same text and word times, for short
+    inputs batched together and for a file long enough to run in chunks (read from disk a
+    chunk at a time, normalized as a whole, which the graph then leaves as it is)."""
     rng = np.random.default_rng(1)
     waves = [(0.3 * rng.standard_normal(int(16_000 * s))).astype(np.float32) for s in (1, 2.5, 0.6)]
+    long_file = tmp_path / "long.wav"
+    sf.write(long_file, 0.3 * rng.standard_normal(16_000 * 7), 16_000)
+    inputs = [*waves, long_file]
     for name in ("base_like", "large_like"):
-        a = Wav2Vec2Inference.from_pretrained(models[name]).transcribe(waves)
-        onnx = Wav2Vec2Inference.from_pretrained(exported[name])
+        chunking = ChunkConfig(2.0, 0.5)  # the 7 s file runs in four chunks
+        a = Wav2Vec2Inference.from_pretrained(models[name], chunking=chunking).transcribe(inputs)
+        onnx = Wav2Vec2Inference.from_pretrained(exported[name], chunking=chunking)
         assert onnx.backend == "onnx"
-        b = onnx.transcribe(waves)
-        assert [t.text for t in a] == [t.text for t in b]
+        b = onnx.transcribe(inputs)
+        assert all(t.ok for t in b) and [t.text for t in a] == [t.text for t in b]
         for ta, tb in zip(a, b):
             assert [(w.text, w.start, w.end) for w in ta.words] == [
                 (w.text, w.start, w.end) for w in tb.words

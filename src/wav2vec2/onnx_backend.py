@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -67,6 +68,7 @@ class OnnxCTCModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: not its note on the optional input
         try:
             self.session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
@@ -74,6 +76,12 @@ class OnnxCTCModel:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph...
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise Wav2Vec2Error(f"ONNX Runtime cannot load it ({msg})", path) from None
+        # The engine normalizes each file whole (long ones before they are cut into chunks):
+        # the graph's own normalization, on by default for the file alone, is turned off.
+        optional = {i.name for i in self.session.get_overridable_initializers()}
+        self._extra = {}
+        if ox.NORMALIZE_INPUT in optional:
+            self._extra[ox.NORMALIZE_INPUT] = np.array(False)
 
     @property
     def backend(self) -> str:
@@ -84,6 +92,7 @@ class OnnxCTCModel:
         feed = {
             "waveform": waveforms.detach().float().cpu().numpy(),
             "lengths": lengths.detach().long().cpu().numpy(),
+            **self._extra,
         }
         logits, frames = self.session.run(None, feed)
         return OnnxCTCOutput(torch.from_numpy(logits), torch.from_numpy(frames))

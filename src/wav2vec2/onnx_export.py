@@ -23,6 +23,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
@@ -39,6 +40,7 @@ META_FORMAT, META_VERSION = "wav2vec2.format", "wav2vec2.format_version"
 META_CONFIG, META_VOCAB = "wav2vec2.config", "wav2vec2.vocab"  # JSON, as our model dir's
 META_WEIGHTS = "wav2vec2.weights"  # "fp32" or "int8"
 INPUTS, OUTPUTS = ("waveform", "lengths"), ("logits", "frame_lengths")
+NORMALIZE_INPUT = "normalize"  # optional, default True: see CTCGraph
 OPSET = 17  # LayerNormalization is a single op from 17 on
 NOT_CTC = "has no CTC head and vocabulary: only CTC models export to ONNX"
 NORMALIZE_EPS = 1e-7  # as wav2vec2.audio.normalize (and transformers)
@@ -57,18 +59,35 @@ def normalize_rows(waveform: Tensor, lengths: Tensor) -> Tensor:
 
 class CTCGraph(nn.Module):
     """What is exported: (waveform, lengths) -> (logits, frame_lengths), with the input
-    normalization the model's config asks for."""
+    normalization the model's config asks for.
+
+    A normalizing model's graph has a third input, ``normalize`` (bool scalar), stored with
+    the default True as an initializer (:func:`make_optional`): ONNX Runtime lists only
+    waveform and lengths as inputs, and the file alone normalizes. The engine feeds False:
+    it has normalized each file as a whole already, long files before they are cut into
+    chunks, as the PyTorch backend does."""
 
     def __init__(self, model: Wav2Vec2Model):
         super().__init__()
         self.model = model
         self.normalize = model.cfg.normalize_waveform
 
-    def forward(self, waveform: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, waveform: Tensor, lengths: Tensor, normalize: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         if self.normalize:
-            waveform = normalize_rows(waveform, lengths)
+            waveform = torch.where(normalize, normalize_rows(waveform, lengths), waveform)
         out = self.model.ctc(waveform, lengths)
         return out.logits, out.frame_lengths
+
+
+def make_optional(proto, name: str = NORMALIZE_INPUT, default: bool = True) -> None:
+    """Give graph input ``name`` a default value: an initializer of the same name, which
+    ONNX Runtime treats as an input the caller may override (and may leave out)."""
+    from onnx import numpy_helper
+
+    if any(i.name == name for i in proto.graph.input):
+        proto.graph.initializer.append(numpy_helper.from_array(np.array(default), name))
 
 
 def prepare_for_export(model: Wav2Vec2Model) -> Wav2Vec2Model:
@@ -94,6 +113,9 @@ def export_graph(model: Wav2Vec2Model, path: Path) -> None:
     # Two rows of different lengths, so that the padding path is what is traced.
     lengths = torch.tensor([4 * rf, 3 * rf])
     waveform = torch.randn(2, int(lengths.max())) * (torch.arange(4 * rf) < lengths[:, None])
+    args, names = (waveform, lengths), list(INPUTS)
+    if model.cfg.normalize_waveform:
+        args, names = (*args, torch.tensor(True)), [*names, NORMALIZE_INPUT]
     dynamic = {
         "waveform": {0: "batch", 1: "samples"},
         "lengths": {0: "batch"},
@@ -105,8 +127,8 @@ def export_graph(model: Wav2Vec2Model, path: Path) -> None:
         # ever fed audio the engine checked first
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            CTCGraph(model), (waveform, lengths), str(path), dynamo=False,
-            input_names=list(INPUTS), output_names=list(OUTPUTS), dynamic_axes=dynamic,
+            CTCGraph(model), args, str(path), dynamo=False,
+            input_names=names, output_names=list(OUTPUTS), dynamic_axes=dynamic,
             opset_version=OPSET,
         )  # fmt: skip
 
@@ -189,6 +211,7 @@ def export_model(
             quantize_int8(graph, Path(tmp) / "int8.onnx")
             graph = Path(tmp) / "int8.onnx"
         proto = onnx.load(str(graph))
+    make_optional(proto)
     add_metadata(proto, model.cfg, vocab, "int8" if int8 else "fp32")
     atomic_write(dest, lambda path: onnx.save(proto, str(path)))
     return dest
