@@ -6,7 +6,7 @@ model: ``cfg`` and ``ctc(waveforms, lengths)`` -> logits and frame lengths. Ever
 around that call (batching, long-audio chunks, decoders, timestamps, alignment) is the
 engine's own, so it works unchanged.
 
-Backends (``--backend`` on ``transcribe`` and ``evaluate``):
+Backends (``--backend`` on ``transcribe``, ``evaluate`` and ``serve``):
 
 - ``torch``: the PyTorch model (the default);
 - ``onnx``: ONNX Runtime, fp32 (the same logits within 1e-4);
