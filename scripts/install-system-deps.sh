@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages for the built-in speech corpus (`wav2vec2 corpus make`): TTS engines and
 # voices, and offline English text; and the tool chain that builds KenLM's n-gram estimator
-# (`wav2vec2 lm build`, scripts/build-kenlm.sh); and tcmalloc, which the `wav2vec2` command runs
-# under when it is installed (src/wav2vec2/allocator.py). All are in Debian's main section.
+# (`wav2vec2 lm build`, scripts/build-kenlm.sh); Chromium and its WebDriver, which the
+# service's browser test drives (tests/test_service_browser.py); and tcmalloc, which the
+# `wav2vec2` command runs under when it is installed (src/wav2vec2/allocator.py). All are
+# in Debian's main section.
 # Idempotent and quiet: a fast no-op when everything is already installed.
 set -euo pipefail
 
@@ -15,6 +17,7 @@ PACKAGES=(
     wordnet-base
     g++ cmake python3-dev zlib1g-dev libbz2-dev liblzma-dev
     libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
+    chromium chromium-driver
     libtcmalloc-minimal4
 )
 # Jane Austen's novels ship as R data in r-cran-janeaustenr. Installing it would pull in

@@ -131,6 +131,23 @@ def test_transcribe_gives_one_line_and_keeps_the_line_of_each_input(capsys, mode
     assert [p for p, _ in rows] == [str(path), str(good)] and rows[0][1] == ""
 
 
+@pytest.mark.parametrize("verb", ["transcribe", "align"])
+def test_a_long_file_gone_bad_mid_way_gives_one_line(capsys, tmp_path, model_dir, verb):
+    # A file that runs in chunks is read chunk by chunk: its header is sound, and the bad
+    # data is only met after some of it has run (wav2vec2.audio_stream).
+    full = tmp_path / "full.flac"
+    sf.write(full, tone(4.0), RATE)
+    cut = _write(tmp_path / "cut.flac", full.read_bytes()[: full.stat().st_size * 3 // 4])
+    chunks = ["--chunk-seconds", "1", "--context-seconds", "0.25"]
+    if verb == "align":
+        assert one_line_error(capsys, ["align", model_dir, cut, "HELLO", *chunks], cut) == ""
+        return
+    good = _wav(tmp_path / "good.wav", tone())
+    out = one_line_error(capsys, ["transcribe", model_dir, cut, good, *chunks], cut, "unreadable")
+    rows = [line.split("\t") for line in out.split("\n")[:-1]]
+    assert [p for p, _ in rows] == [str(cut), str(good)] and rows[0][1] == ""
+
+
 def test_features_gives_one_line_and_writes_nothing(capsys, tmp_path, model_dir, bad_audio):
     path, message = bad_audio
     target = tmp_path / "out" / "f.npy"
@@ -419,7 +436,7 @@ def bad_model(request, tmp_path, model_dir) -> tuple[Path, str]:
     return target, BAD_MODELS[request.param]
 
 
-@pytest.mark.parametrize("verb", ["info", "transcribe", "features", "convert"])
+@pytest.mark.parametrize("verb", ["info", "transcribe", "features", "convert", "export"])
 def test_every_verb_that_reads_a_model_names_it(capsys, tmp_path, bad_model, verb):
     target, message = bad_model
     wav = _wav(tmp_path / "a.wav", tone())
@@ -428,9 +445,11 @@ def test_every_verb_that_reads_a_model_names_it(capsys, tmp_path, bad_model, ver
         "transcribe": ["transcribe", target, wav],
         "features": ["features", target, wav, "-o", tmp_path / "f.npy"],
         "convert": ["convert", target, tmp_path / "converted"],
+        "export": ["export", "onnx", target, tmp_path / "m.onnx"],
     }[verb]
     out = one_line_error(capsys, argv, target.name, message)
     assert out == "" and not (tmp_path / "f.npy").exists() and not (tmp_path / "converted").exists()
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_the_python_api_names_the_bad_model(bad_model):

@@ -36,6 +36,8 @@ FORBIDDEN = {
                  "corpus", "inference", "evaluation", "demo", "cli", "vocab", "audio"},
     "chunking": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
                  "corpus", "inference", "evaluation", "demo", "cli"},
+    "audio_stream": {"models", "checkpoint", "interop", "loading", "conversion", "training",
+                     "data", "corpus", "inference", "evaluation", "demo", "cli"},
     "timestamps": {"models", "checkpoint", "interop", "loading", "conversion", "training",
                    "data", "corpus", "inference", "evaluation", "demo", "cli"},
     "inference": {"conversion", "training", "data", "corpus", "evaluation", "demo", "cli",
@@ -45,6 +47,14 @@ FORBIDDEN = {
                "inference", "evaluation", "demo", "cli"},
     "evaluation": {"conversion", "training", "corpus", "demo", "cli"},
     "demo": {"cli"},
+    # the HTTP service wraps an engine it is given: it adds no model, loading or decoding
+    "service": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
+                "corpus", "evaluation", "demo", "cli", "decoding", "beam_search"},
+    # the ONNX export sits beside conversion; its runtime backend, below the engine
+    "onnx_export": {"conversion", "training", "data", "corpus", "inference", "evaluation",
+                    "demo", "cli", "service"},
+    "onnx_backend": {"conversion", "training", "data", "corpus", "inference", "evaluation",
+                     "demo", "cli", "service"},
     # Imported by the CLI before torch: it must import nothing of the package.
     "allocator": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
                   "corpus", "inference", "evaluation", "demo", "cli", "config", "errors"},

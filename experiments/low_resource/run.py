@@ -10,11 +10,13 @@ stage is skipped):
    never heard in training;
 2. lm: a word 4-gram on the corpus's LM text (sentences dev and test never read);
 3. pretrain: the SMALL preset on the unlabeled split, for PLAN.pretrain_updates updates
-   (about 5 hours of 2-core time), checkpointed every few minutes.
-
-The fine-tuning grid (pretrained / from scratch / frozen probe x 10 min / 1 h / 10 h),
-evaluation and the report are the next stages; until they exist the script stops after
-pretraining and says so.
+   (about 6 hours of 2-core time), checkpointed every few minutes;
+4. finetune: the grid {10 min, 1 h, 10 h} x {pretrained, from scratch, frozen pretrained
+   model + linear CTC probe} (grid.py; settings in finetune/grid.json);
+5. evaluate: each run on the test speakers, greedy and with the 4-gram whose weights are
+   tuned on dev, WER and CER with 95 % bootstrap intervals (scoring.py);
+6. report: the table, results.json, the curves, the codeword-letter co-occurrence
+   (codewords.py) and the best model (by dev WER) as a model directory (report.py).
 """
 
 from __future__ import annotations
@@ -31,10 +33,16 @@ from wav2vec2.corpus.make import make_corpus
 from wav2vec2.corpus.plan import CorpusConfig
 from wav2vec2.ngram import ensure_ngram
 from wav2vec2.training.config import RunConfig
+from wav2vec2.training.metrics import LOG_FILE, read_log, training_seconds
 from wav2vec2.training.pretrain import run_pretraining
 from wav2vec2.training.recipes import pretrain_run_config
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the stage modules beside this file, also when imported
+
+from grid import GridPlan, check_grid, train_grid  # noqa: E402
+from report import write_all  # noqa: E402
+from scoring import evaluate_grid  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -82,15 +90,26 @@ def _stage(n: int, title: str) -> float:
     return time.time()
 
 
-def _record_time(out: Path, stage: str, seconds: float) -> None:
-    """Wall-clock seconds of each stage run (a resumed stage adds up its runs)."""
+def _record_time(out: Path, stage: str, seconds: float, add: bool = True) -> None:
+    """Wall-clock seconds of each stage: the corpus and the LM add up their runs (a killed
+    run adds nothing; both take minutes); the training stages are set to what their logs
+    hold (``training_seconds``), which a kill does not lose."""
     path = out / "wall_clock.json"
     times = json.loads(path.read_text()) if path.is_file() else {}
-    times[stage] = times.get(stage, 0.0) + seconds
+    times[stage] = (times.get(stage, 0.0) if add else 0.0) + seconds
     write_text_atomic(path, json.dumps(times, indent=2) + "\n")
 
 
-def run(out: Path, plan: Plan) -> None:
+def _logged_seconds(run_dirs) -> float:
+    logs = [d / LOG_FILE for d in run_dirs]
+    return sum(training_seconds(read_log(log)) for log in logs if log.is_file())
+
+
+def run(out: Path, plan: Plan, grid: GridPlan | None = None, report: Path | None = None) -> None:
+    """Run (or resume) every stage into ``out``; the report goes to ``report`` (default
+    ``out/report``)."""
+    grid = grid or GridPlan()
+    report = report or out / "report"
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "plan.json"
     if saved.is_file() and json.loads(saved.read_text()) != asdict(plan):
@@ -107,18 +126,44 @@ def run(out: Path, plan: Plan) -> None:
     print(f"{info.sentences} sentences, {info.words} words, lexicon {info.vocabulary}")
     _record_time(out, "lm", time.time() - t)
 
-    t = _stage(3, f"pretrain {plan.preset.upper()} for {plan.pretrain_updates} updates")
+    _stage(3, f"pretrain {plan.preset.upper()} for {plan.pretrain_updates} updates")
+    _record_time(out, "pretrain", _logged_seconds([pre_dir]), add=False)  # earlier sessions
     result = run_pretraining(corpus, pre_dir, pretrain_config(plan))
-    _record_time(out, "pretrain", time.time() - t)
-    print(f"pretrained: {result.best_checkpoint or result.last_checkpoint}")
-    print("\nfine-tuning grid, evaluation and report: not built yet (issue 20 is open)")
+    _record_time(out, "pretrain", _logged_seconds([pre_dir]), add=False)
+    pretrained = result.best_checkpoint or result.last_checkpoint
+    print(f"pretrained: {pretrained}")
+
+    ft_dir = out / "finetune"
+    check_grid(ft_dir / "grid.json", grid)
+    _stage(4, f"fine-tuning grid {grid.labels} x pretrained / scratch / probe -> {ft_dir}")
+    finished = train_grid(corpus, ft_dir, grid, pretrained, plan.preset)
+    _record_time(out, "finetune", _logged_seconds(ft_dir / r for r in finished), add=False)
+
+    _stage(5, "evaluate on the test speakers: greedy, and the 4-gram tuned on dev")
+    results = evaluate_grid(finished, corpus, lm_dir, ft_dir, grid)
+    seconds = sum(r["eval_seconds"] for r in results.values())
+    _record_time(out, "evaluate", seconds, add=False)
+
+    t = _stage(6, f"report -> {report}")
+    path = write_all(out, report, grid, results, pretrained)
+    _record_time(out, "report", time.time() - t)
+    print(f"report: {path}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=HERE / "work")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="where the table, plots and results.json go (default: experiments/low_resource/"
+        "results for the default --out, else OUT/report)",
+    )
     args = p.parse_args()
-    run(args.out.resolve(), Plan())
+    out = args.out.resolve()
+    report = args.report or (HERE / "results" if out == (HERE / "work").resolve() else None)
+    run(out, Plan(), report=report.resolve() if report else None)
 
 
 if __name__ == "__main__":

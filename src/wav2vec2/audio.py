@@ -7,6 +7,7 @@ config asks for it, as fairseq's ``normalize`` and transformers' ``do_normalize`
 
 from __future__ import annotations
 
+import io
 import stat
 from pathlib import Path
 
@@ -25,14 +26,48 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     infinite samples (float WAV/FLAC can store them; the model would output garbage)."""
     path = Path(path)
     with _open_audio(path) as handle:
-        try:
-            data, rate = sf.read(handle, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", path) from None
+        return _decode(handle, path, sample_rate)
+
+
+class AudioTooLong(Wav2Vec2Error):
+    """The audio is longer than the caller's limit (``read_audio_bytes``' ``max_seconds``)."""
+
+
+def read_audio_bytes(
+    data: bytes, source: str, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None
+) -> np.ndarray:
+    """Audio file contents (any format libsndfile reads), decoded in memory, as ``load_audio``
+    decodes a file, with the same errors naming ``source``. With ``max_seconds``, longer
+    audio raises :class:`AudioTooLong` before it is decoded whole: a small compressed upload
+    must not expand into hours of samples in memory."""
+    if not data:
+        raise Wav2Vec2Error("empty file (0 bytes)", source)
+    return _decode(io.BytesIO(data), source, sample_rate, max_seconds)
+
+
+def _decode(handle, source, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """An open audio file -> mono float32 at ``sample_rate`` (see ``load_audio``)."""
+    try:
+        frames = -1
+        if max_seconds is not None:
+            info = sf.info(handle)
+            handle.seek(0)
+            _check_length(info.frames, info.samplerate, max_seconds, source)
+            frames = int(max_seconds * info.samplerate) + 1  # a header may understate
+        data, rate = sf.read(handle, frames=frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise Wav2Vec2Error(f"unreadable audio ({_reason(exc)})", source) from None
     if data.shape[0] == 0:
-        raise Wav2Vec2Error("empty audio (no samples)", path)
-    check_finite(data, path)
+        raise Wav2Vec2Error("empty audio (no samples)", source)
+    if max_seconds is not None:
+        _check_length(data.shape[0], rate, max_seconds, source)
+    check_finite(data, source)
     return to_mono_16k(data, rate, sample_rate)
+
+
+def _check_length(frames: int, rate: int, max_seconds: float, source) -> None:
+    if frames > max_seconds * rate:
+        raise AudioTooLong(f"audio longer than the {max_seconds:g} s limit", source)
 
 
 def check_finite(wave: np.ndarray, source: str | Path | None = None) -> None:
@@ -65,10 +100,15 @@ def _open_audio(path: Path):
         raise Wav2Vec2Error(f"cannot read audio ({exc.strerror or exc})", path) from None
 
 
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """(samples, channels) or (samples,) -> (samples,) float32, the channels averaged."""
+    mono = data.mean(axis=1) if data.ndim == 2 else data
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
 def to_mono_16k(data: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """(samples, channels) or (samples,) at ``rate`` -> (samples,) float32 at sample_rate."""
-    mono = data.mean(axis=1) if data.ndim == 2 else data
-    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    mono = to_mono(data)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
     return mono
@@ -92,10 +132,13 @@ def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
     return soxr.resample(x, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ").astype(np.float32)
 
 
-def normalize(wave: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance (eps 1e-7 inside the sqrt, as transformers)."""
+def normalize(wave: np.ndarray, mean: float | None = None, var: float | None = None) -> np.ndarray:
+    """Zero mean, unit variance (eps 1e-7 inside the sqrt, as transformers). ``mean`` and
+    ``var``: the whole utterance's, when ``wave`` is a piece of it (``AudioStream``)."""
     wave = wave.astype(np.float32)
-    return (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+    mean = wave.mean() if mean is None else np.float32(mean)
+    var = wave.var() if var is None else np.float32(var)
+    return (wave - mean) / np.sqrt(var + 1e-7)
 
 
 def audio_info(path: str | Path) -> tuple[int, int]:

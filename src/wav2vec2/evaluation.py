@@ -156,6 +156,7 @@ def evaluate(
         writer.writerow([path, f"{t.duration:.2f}", f"{utt['wer']:.4f}", ref, t.text])
     summary = {
         "model": engine.source,
+        "backend": engine.backend,
         "data": str(data.resolve()),
         "split": split,
         "decoding": decoder.describe(),

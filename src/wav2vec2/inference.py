@@ -18,12 +18,14 @@ from tqdm import tqdm
 
 from wav2vec2.alignment import Alignment, align, label_ids
 from wav2vec2.audio import audio_info, check_finite, load_audio, normalize
+from wav2vec2.audio_stream import AudioStream, resampled_length
 from wav2vec2.beam_search import BeamSearchConfig, LexiconBeamDecoder
 from wav2vec2.chunking import Chunk, ChunkConfig, plan_chunks, stitch
 from wav2vec2.decoding import Decoder, GreedyDecoder, Hypothesis
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.loading import load_pretrained
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.onnx_backend import OnnxCTCModel, is_onnx, onnx_model
 from wav2vec2.timestamps import Segment, char_segments, word_segments
 from wav2vec2.tuned_weights import with_tuned_weights
 from wav2vec2.vocab import Vocabulary
@@ -59,7 +61,7 @@ class Transcript:
 class Wav2Vec2Inference:
     def __init__(
         self,
-        model: Wav2Vec2Model,
+        model: Wav2Vec2Model | OnnxCTCModel,
         vocab: Vocabulary | None = None,
         device: str | torch.device = "cpu",
         decoder: Decoder | None = None,
@@ -80,10 +82,19 @@ class Wav2Vec2Inference:
         padded batch gives every input the output it gets alone, and such models are batched
         like the others. Like ``eval()``, this is set on the model passed in. False keeps the
         model's setting as it is (off for a loaded model: fairseq's numerics, one utterance
-        at a time)."""
-        if exact_batching and model.cfg.feature_encoder.norm == "group":
-            model.set_masked_group_norm(True)
-        self.model = model.to(device).eval()
+        at a time).
+
+        ``model`` may also be an ONNX export run by ONNX Runtime (:mod:`wav2vec2.onnx_backend`,
+        CPU only): the engine asks a model for ``cfg`` and ``ctc(waveforms, lengths)`` only,
+        and an export's group norm is always exact."""
+        if isinstance(model, OnnxCTCModel):
+            if torch.device(device).type != "cpu":
+                raise Wav2Vec2Error(f"the ONNX backend runs on the CPU, not on {device}")
+        else:
+            if exact_batching and model.cfg.feature_encoder.norm == "group":
+                model.set_masked_group_norm(True)
+            model = model.to(device).eval()
+        self.model = model
         self.vocab = vocab
         self.device = torch.device(device)
         self.cfg = model.cfg
@@ -101,18 +112,32 @@ class Wav2Vec2Inference:
         device: str = "cpu",
         lm: str | Path | None = None,
         beam: BeamSearchConfig | None = None,
+        backend: str | None = None,
         **kw,
     ) -> Wav2Vec2Inference:
         """Load a model; with ``lm`` (an LM directory), decode by beam search with ``beam``'s
         settings, or without it, with the weights ``wav2vec2 lm tune`` chose for the LM (the
-        defaults if it has none; see :mod:`wav2vec2.tuned_weights`)."""
-        loaded = load_pretrained(source, device)
-        engine = cls(loaded.model, loaded.vocab, device, source=str(source), **kw)
+        defaults if it has none; see :mod:`wav2vec2.tuned_weights`). ``backend``: "torch",
+        "onnx" or "onnx-int8" (:mod:`wav2vec2.onnx_backend`); None runs an ``.onnx`` file with
+        ONNX Runtime and anything else with PyTorch."""
+        if backend in ("onnx", "onnx-int8") or (backend is None and is_onnx(source)):
+            model, vocab = onnx_model(source, backend)
+        elif is_onnx(source):
+            raise Wav2Vec2Error("is an ONNX export: it runs with ONNX Runtime, not torch", source)
+        else:
+            loaded = load_pretrained(source, device)
+            model, vocab = loaded.model, loaded.vocab
+        engine = cls(model, vocab, device, source=str(source), **kw)
         if lm is not None:
             if beam is None:
                 beam, _ = with_tuned_weights(lm, BeamSearchConfig(), model=source)
             engine._decoder = engine.beam_decoder(lm, beam)
         return engine
+
+    @property
+    def backend(self) -> str:
+        """What runs the model: "torch", "onnx" or "onnx-int8" (reports record it)."""
+        return self.model.backend if isinstance(self.model, OnnxCTCModel) else "torch"
 
     # -- audio ------------------------------------------------------------------------------
     def load(self, audio: Audio) -> np.ndarray:
@@ -135,31 +160,57 @@ class Wav2Vec2Inference:
             )
         return normalize(wave) if self.cfg.normalize_waveform else wave
 
-    def _windows(self, audios: Sequence[Audio]) -> Iterator[dict[int, np.ndarray | str]]:
+    def _open(self, audio: Audio) -> np.ndarray | AudioStream:
+        """The model's input, loaded (:meth:`load`), or for a file long enough to run in
+        chunks, a stream that reads each chunk from the file when its batch runs (the
+        header says how long it is), so that no file is ever held whole."""
+        if isinstance(audio, str | Path):
+            frames, rate = audio_info(audio)
+            samples = resampled_length(frames, rate, self.cfg.sample_rate)
+            fe, sr = self.cfg.feature_encoder, self.cfg.sample_rate
+            if len(plan_chunks(samples, self.chunking, fe, sr)) > 1:
+                return AudioStream(audio, sr, samples, self.cfg.normalize_waveform)
+        return self.load(audio)
+
+    def _windows(
+        self, audios: Sequence[Audio]
+    ) -> Iterator[dict[int, np.ndarray | AudioStream | str]]:
         """Inputs loaded a window at a time ({index: model input, or the one-line error}),
         so that memory holds one window of audio however many files there are. A window
-        closes after ``window_samples`` of audio (or at the end); one input longer than
-        that is a window of its own (its chunks are batched, see ``_emissions``)."""
-        window: dict[int, np.ndarray | str] = {}
+        closes after ``window_samples`` of audio (or at the end); a file that runs in
+        chunks is a window of its own, streamed (its chunks are read and batched in file
+        order, see ``_emissions``)."""
+        window: dict[int, np.ndarray | AudioStream | str] = {}
         held = 0
         for i, audio in enumerate(audios):
             try:
-                window[i] = self.load(audio)
-                held += len(window[i])
+                wave = self._open(audio)
             except Wav2Vec2Error as exc:
                 window[i] = str(exc)
+                continue
+            if isinstance(wave, AudioStream):
+                if window:
+                    yield window
+                    window, held = {}, 0
+                yield {i: wave}
+                continue
+            window[i] = wave
+            held += len(wave)
             if held >= self.window_samples:
                 yield window
                 window, held = {}, 0
         if window:
             yield window
 
-    def _batches(self, lengths: Sequence[int]) -> Iterable[list[int]]:
+    def _batches(self, lengths: Sequence[int], in_order: bool = False) -> Iterable[list[int]]:
         """Indices of ``lengths`` grouped into batches of similar length, at most
-        ``max_batch_seconds`` of padded audio each. A group-norm encoder without
-        ``masked_group_norm`` normalizes over the padding too, which would change its
-        output: it runs one at a time."""
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        ``max_batch_seconds`` of padded audio each (``in_order``: consecutive indices, for
+        a stream's chunks, which are read forward and nearly all of one length). A
+        group-norm encoder without ``masked_group_norm`` normalizes over the padding too,
+        which would change its output: it runs one at a time."""
+        order = range(len(lengths))
+        if not in_order:
+            order = sorted(order, key=lambda i: lengths[i])
         fe = self.cfg.feature_encoder
         if fe.norm == "group" and not fe.masked_group_norm:
             yield from ([i] for i in order)
@@ -206,7 +257,7 @@ class Wav2Vec2Inference:
         return LexiconBeamDecoder(self._vocab(), lm, config)
 
     def _vocab(self) -> Vocabulary:
-        if self.model.ctc_head is None:
+        if self.cfg.vocab_size is None:
             raise Wav2Vec2Error("this model has no CTC head: it cannot transcribe")
         if self.vocab is None:
             raise Wav2Vec2Error("this model has no vocabulary: it cannot transcribe")
@@ -215,7 +266,10 @@ class Wav2Vec2Inference:
     def _emissions(self, audios: Sequence[Audio], bar: tqdm) -> Iterator[Emission]:
         """One Emission per input, in input order. Each window's inputs are cut into chunks
         (long files; see :mod:`wav2vec2.chunking`), the chunks of all its inputs are batched
-        by length, and each input's emissions are stitched from its chunks."""
+        by length, and each input's emissions are stitched from its chunks. A file that runs
+        in chunks is a window of its own: its chunks are read from the file in order as
+        their batches run (:class:`AudioStream`), and a file that goes bad mid-way gets its
+        one-line error like any unreadable input."""
         rate, stride = self.cfg.sample_rate, self.cfg.feature_encoder.stride
         for window in self._windows(audios):
             pieces: list[tuple[int, Chunk]] = []
@@ -225,8 +279,13 @@ class Wav2Vec2Inference:
                     pieces += [(i, chunk) for chunk in chunks]
             outputs: dict[int, Tensor] = {}
             lengths = [chunk.end - chunk.start for _, chunk in pieces]
-            for batch in self._batches(lengths):
-                waves = [window[pieces[k][0]][pieces[k][1].start : pieces[k][1].end] for k in batch]
+            streamed = any(isinstance(wave, AudioStream) for wave in window.values())
+            for batch in self._batches(lengths, in_order=streamed):
+                try:
+                    waves = [_samples(window[pieces[k][0]], pieces[k][1]) for k in batch]
+                except Wav2Vec2Error as exc:  # a stream gone bad mid-way: alone in its window
+                    window = {i: str(exc) for i in window}
+                    break
                 x, n = self._collate(waves)
                 out = self.model.ctc(x, n)
                 for row, k, frames in zip(out.logits, batch, out.frame_lengths.tolist()):
@@ -241,8 +300,11 @@ class Wav2Vec2Inference:
                 if isinstance(wave, str):
                     yield Emission(source, 0.0, None, wave)
                     continue
+                if isinstance(wave, AudioStream):
+                    wave.close()
                 ks = mine[i]
-                logits = stitch([pieces[k][1] for k in ks], [outputs[k] for k in ks], stride)
+                # popped: the chunks' logits go once stitched (one copy of the emissions, not two)
+                logits = stitch([pieces[k][1] for k in ks], [outputs.pop(k) for k in ks], stride)
                 yield Emission(source, len(wave) / rate, logits)
 
     def _bar(self, audios: Sequence[Audio], progress: bool) -> tqdm:
@@ -323,6 +385,13 @@ class Wav2Vec2Inference:
     @staticmethod
     def _source(audios: Sequence[Audio], i: int) -> str:
         return str(audios[i]) if isinstance(audios[i], str | Path) else f"<array {i}>"
+
+
+def _samples(wave: np.ndarray | AudioStream, chunk: Chunk) -> np.ndarray:
+    """The samples a chunk runs on: a slice of a loaded input, or read from a stream."""
+    if isinstance(wave, AudioStream):
+        return wave.read(chunk.start, chunk.end)
+    return wave[chunk.start : chunk.end]
 
 
 def _duration(audio: Audio, sample_rate: int) -> float:

@@ -218,3 +218,25 @@ def test_evaluate_and_transcribe_with_an_lm(finetuned, tone_corpus, tmp_path, ca
                  "--word-score", "2"]) == 0  # fmt: skip
     texts = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
     assert texts == hyps[:3]
+
+
+def test_random_init_builds_a_trainable_model(tone_corpus):
+    """``init`` None (training from scratch): random weights, and the feature encoder trains
+    when its grad_scale says so, as a from-scratch recipe needs."""
+    from dataclasses import replace
+
+    from wav2vec2.training.finetune import build_finetune_model
+
+    vocab = Vocabulary.for_labels(tone_corpus, "ltr")
+    cfg = finetune_run_config(SMALL, "10m", tone_corpus, {}).model
+    frozen = build_finetune_model(cfg, None, vocab)
+    assert not any(p.requires_grad for p in frozen.feature_encoder.parameters())
+    trained = replace(cfg, feature_encoder=replace(cfg.feature_encoder, grad_scale=1.0))
+    torch.manual_seed(0)
+    a = build_finetune_model(trained, None, vocab)
+    torch.manual_seed(1)
+    b = build_finetune_model(trained, None, vocab)
+    assert all(p.requires_grad for p in a.parameters())
+    assert a.ctc_head.out_features == len(vocab)
+    assert not torch.equal(a.encoder.layers[0].feed_forward.fc1.weight,
+                           b.encoder.layers[0].feed_forward.fc1.weight)  # fmt: skip

@@ -20,6 +20,7 @@ VERBS = (
     "transcribe",
     "align",
     "convert",
+    "export",
     "corpus",
     "manifest",
     "pretrain",
@@ -28,6 +29,7 @@ VERBS = (
     "lm",
     "plot",
     "demo",
+    "serve",
 )
 
 

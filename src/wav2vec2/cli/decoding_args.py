@@ -1,6 +1,6 @@
 """The flags that ``transcribe`` and ``evaluate`` share: decoding (greedy, or beam search
-with an LM) and long-audio chunking (which ``align`` takes too); ``lm tune`` shares the
-search flags."""
+with an LM), the backend that runs the model, and long-audio chunking (which ``align``
+takes too); ``lm tune`` shares the search flags."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.chunking import ChunkConfig
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.hotwords import DEFAULT_WEIGHT, parse_hotwords
+from wav2vec2.onnx_backend import BACKENDS
 from wav2vec2.tuned_weights import WEIGHTS, with_tuned_weights
 
 SEARCH_FLAGS = {"beam": "--beam", "beam_threshold": "--beam-threshold",
@@ -46,7 +47,27 @@ def add_decoding_args(p) -> None:
         metavar="WORD[:WEIGHT]",
         help=f"prefer WORD: WEIGHT (default {DEFAULT_WEIGHT:g}) added per occurrence; repeatable",
     )
+    add_backend_args(p)
     add_chunking_args(p)
+
+
+def add_backend_args(p) -> None:
+    g = p.add_argument_group("backend")
+    g.add_argument(
+        "--backend", choices=BACKENDS, default=None,
+        help="torch (default), onnx (ONNX Runtime, the same logits within 1e-4) or onnx-int8 "
+        "(int8 MatMuls: faster, approximate; see docs/benchmarks.md). An .onnx MODEL runs "
+        "as exported; another MODEL is exported first (export once with `wav2vec2 export "
+        "onnx` to reuse it)",
+    )  # fmt: skip
+    g.add_argument("--fast", action="store_true", help="the same as --backend onnx-int8")
+
+
+def backend(args) -> str | None:
+    """The backend asked for (None: an .onnx MODEL with ONNX Runtime, anything else torch)."""
+    if args.fast and args.backend not in (None, "onnx-int8"):
+        raise Wav2Vec2Error(f"--fast means --backend onnx-int8; it cannot go with {args.backend}")
+    return "onnx-int8" if args.fast else args.backend
 
 
 def add_output_args(p, unit: str, char_help: str) -> None:

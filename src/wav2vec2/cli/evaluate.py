@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wav2vec2.cli.decoding_args import add_decoding_args, beam_config, chunk_config
+from wav2vec2.cli.decoding_args import add_decoding_args, backend, beam_config, chunk_config
 from wav2vec2.evaluation import evaluate
 from wav2vec2.inference import Wav2Vec2Inference
 
@@ -26,8 +26,9 @@ def run(args) -> int:
         Path(args.out) if args.out else (model_dir / "eval" if model_dir.is_dir() else Path("eval"))
     )
     engine = Wav2Vec2Inference.from_pretrained(
-        args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args)
-    )
+        args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args),
+        backend=backend(args),
+    )  # fmt: skip
     result = evaluate(engine, args.data, args.split, out)
     skipped = f", {result.skipped} skipped (listed in the summary)" if result.skipped else ""
     print(f"{args.split}: WER {100 * result.wer:.2f}%  CER {100 * result.cer:.2f}%  "

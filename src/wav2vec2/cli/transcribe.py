@@ -23,6 +23,7 @@ from wav2vec2.atomic import write_text_atomic
 from wav2vec2.cli.decoding_args import (
     add_decoding_args,
     add_output_args,
+    backend,
     beam_config,
     chunk_config,
 )
@@ -68,8 +69,9 @@ def run(args) -> int:
         )
     outputs, todo = plan_outputs(args.output_dir, inputs, lambda i: i, fmt)
     engine = Wav2Vec2Inference.from_pretrained(
-        args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args)
-    )
+        args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args),
+        backend=backend(args),
+    )  # fmt: skip
     chars = args.timestamps == "char"
     named = len(inputs) > 1
     failed = 0

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wav2vec2.config import FeatureEncoderConfig
+from wav2vec2.models.tracing import exporting
 
 
 class _ChannelLayerNorm(nn.LayerNorm):
@@ -35,6 +36,8 @@ class MaskedGroupNorm(nn.GroupNorm):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         t = x.shape[-1]
+        if lengths is not None and exporting():
+            return self._masked(x, lengths)
         if lengths is None or bool((lengths >= t).all()):
             return super().forward(x)
         rows = []
@@ -45,6 +48,22 @@ class MaskedGroupNorm(nn.GroupNorm):
         for b, n in enumerate(lengths.clamp(1, t).tolist()):
             rows.append(F.pad(super().forward(x[b : b + 1, :, :n]), (0, t - n)))
         return torch.cat(rows)
+
+    def _masked(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The same statistics over the valid frames, with no data-dependent branch or loop:
+        the form an exported graph (ONNX) can hold for any batch and length. The sums over
+        time are batched matmuls with the (B, T, 1) mask, and the affine map is folded into
+        one scale and shift, so that the (B, C, T) tensor, the encoder's largest, is read
+        few times. The padded tail is not zeroed: no valid frame of a later block reads it
+        (see :class:`FeatureEncoder`)."""
+        valid = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
+        mask = valid.to(x.dtype)[:, :, None]  # (B, T, 1)
+        n = lengths.clamp(min=1).to(x.dtype)[:, None, None]
+        mean = torch.bmm(x, mask) / n  # (B, C, 1)
+        centered = x - mean
+        var = torch.bmm(centered.square(), mask) / n
+        scale = self.weight[:, None] * torch.rsqrt(var + self.eps)
+        return torch.addcmul(self.bias[:, None], centered, scale)
 
 
 class ConvBlock(nn.Module):
@@ -84,6 +103,7 @@ class ConvBlock(nn.Module):
             and self.norm.affine
             and x.shape[1] == 1
             and not torch.is_grad_enabled()
+            and not exporting()  # the export has its own static form of the norm
         )
 
     def _conv_group_norm_folded(self, wave: Tensor, lengths: Tensor | None) -> Tensor:

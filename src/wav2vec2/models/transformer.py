@@ -17,6 +17,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from torch.utils.checkpoint import checkpoint
 
 from wav2vec2.config import TransformerConfig
+from wav2vec2.models.tracing import exporting
 from wav2vec2.models.weight_cache import WeightCache
 
 
@@ -38,7 +39,7 @@ class PositionalConvEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, T, D) -> (B, T, D) positional term (not yet added)."""
-        if torch.is_grad_enabled() or not parametrize.is_parametrized(self.conv):
+        if torch.is_grad_enabled() or exporting() or not parametrize.is_parametrized(self.conv):
             y = self.conv(x.transpose(1, 2))
         else:
             y = self.conv._conv_forward(x.transpose(1, 2), self._frozen_weight(), self.conv.bias)
@@ -73,9 +74,19 @@ class SelfAttention(nn.Module):
         # One (D, 3D) product instead of three (D, D) ones: a wider matrix runs closer to
         # the machine's peak on a CPU (docs/benchmarks.md). The parameters stay separate, as
         # every checkpoint format stores them.
-        weight, bias = self._qkv_weights()
-        qkv = F.linear(x, weight, bias).view(b, t, 3, h, d // h)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D/H)
+        if exporting():
+            # Three MatMuls in the graph: an int8 export then scales each weight on its own.
+            projs = (self.q_proj, self.k_proj, self.v_proj)
+            q, k, v = (p(x).view(b, t, h, d // h).transpose(1, 2) for p in projs)
+        else:
+            weight, bias = self._qkv_weights()
+            qkv = F.linear(x, weight, bias).view(b, t, 3, h, d // h)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D/H)
+        if attn_mask is not None and exporting():
+            # A boolean mask exports as a softmax with a NaN guard (Where, IsNaN) over the
+            # (B, H, T, T) scores; the additive form is the same numbers without it.
+            blocked = torch.finfo(x.dtype).min
+            attn_mask = x.new_zeros(attn_mask.shape).masked_fill(~attn_mask, blocked)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )

@@ -1,4 +1,5 @@
-"""Build a CTC model from a pretrained checkpoint for fine-tuning."""
+"""Build a CTC model for fine-tuning: from a pretrained checkpoint, or randomly initialized
+(the from-scratch baseline of the paper's Table 1, trained by the same loop)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,24 @@ PRETRAINING_ONLY = ("quantizer.", "project_q.", "final_proj.")
 
 
 def build_finetune_model(
-    cfg: Wav2Vec2Config, init: LoadedCheckpoint, vocab: Vocabulary
+    cfg: Wav2Vec2Config, init: LoadedCheckpoint | None, vocab: Vocabulary
 ) -> Wav2Vec2Model:
     """Pretrained weights + a fresh CTC head (xavier-uniform, zero bias, as fairseq). A head
-    from ``init`` is kept only when it was trained for the same vocabulary."""
+    from ``init`` is kept only when it was trained for the same vocabulary. ``init`` None:
+    every weight is randomly initialized (training from scratch).
+
+    The feature encoder trains only when ``cfg.feature_encoder.grad_scale`` is above 0: the
+    fine-tuning recipes set 0 (fairseq's feature_grad_mult=0), a from-scratch run 1."""
     model = Wav2Vec2Model(cfg)
+    if init is not None:
+        _load_pretrained(model, init, vocab)
+    if cfg.feature_encoder.grad_scale == 0:
+        for p in model.feature_encoder.parameters():
+            p.requires_grad_(False)
+    return model
+
+
+def _load_pretrained(model: Wav2Vec2Model, init: LoadedCheckpoint, vocab: Vocabulary) -> None:
     keep_head = init.vocab == vocab and init.config.vocab_size == len(vocab)
     state = {
         k: v
@@ -41,14 +55,13 @@ def build_finetune_model(
     if not keep_head:
         nn.init.xavier_uniform_(model.ctc_head.weight)
         nn.init.zeros_(model.ctc_head.bias)
-    # The feature encoder is never fine-tuned (fairseq feature_grad_mult=0).
-    for p in model.feature_encoder.parameters():
-        p.requires_grad_(False)
-    return model
 
 
-def run_finetuning(data: Path, init: LoadedCheckpoint, out: Path, cfg: RunConfig) -> FitResult:
-    """Fine-tune (or resume) ``init`` for CTC on ``data`` into ``out``; rank 0 reports. The
+def run_finetuning(
+    data: Path, init: LoadedCheckpoint | None, out: Path, cfg: RunConfig
+) -> FitResult:
+    """Fine-tune (or resume) ``init`` for CTC on ``data`` into ``out``; rank 0 reports.
+    ``init`` None trains ``cfg.model`` from a random initialization with the same loop. The
     labels are ``data``'s ``SUBSET.<labels>`` files and ``dict.<labels>.txt``, for the
     ``data.labels`` setting (e.g. ltr)."""
     d = cfg.train.data

@@ -59,3 +59,24 @@ def read_log(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return records
+
+
+def training_seconds(records: list[dict[str, Any]]) -> float:
+    """Wall-clock seconds a run spent, from its log alone: each training record covers the
+    updates since the one before, and holds their mean ``audio_seconds`` per update and the
+    window's ``audio_seconds_per_second``, so the window lasted ``updates * audio_seconds /
+    audio_seconds_per_second``. A window opens when the previous record is written, so the
+    validations and checkpoints that follow a record are counted in the next one. The log
+    survives kills (a resumed run keeps the records up to its checkpoint), so the sum covers
+    every session; only the minutes between a killed run's last checkpoint and the kill,
+    and each start-up before the first update, are left out."""
+    total, previous = 0.0, 0
+    for r in records:
+        if r.get("split") != "train":
+            continue
+        updates = r["update"] - previous
+        previous = r["update"]
+        rate = r.get("audio_seconds_per_second", 0.0)
+        if updates > 0 and rate > 0:
+            total += updates * r.get("audio_seconds", 0.0) / rate
+    return total
