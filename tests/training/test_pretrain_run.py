@@ -122,3 +122,33 @@ def test_two_process_ddp_equals_one_process(tiny_corpus, tmp_path):
     b = load_file(str(ddp / "checkpoints" / "update_00000004" / "model.safetensors"))
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+def test_layerdrop_leaves_dropped_blocks_untouched(tiny_corpus, tmp_path, monkeypatch):
+    # fairseq gives a dropped block's parameters no gradient, so its optimizer skips them:
+    # no step from Adam's momentum and no weight decay. Ours gives them zero gradients (for
+    # DDP without find_unused_parameters), then removes them before the step.
+    from wav2vec2.training.trainer import Trainer
+
+    seen = {"dropped": 0, "kept": 0}
+    update = Trainer.train_update
+
+    def checked(self, micro_batches):
+        layers = self.model.encoder.layers
+        before = [[p.detach().clone() for p in layer.parameters()] for layer in layers]
+        metrics = update(self, micro_batches)
+        dropped = set(self.model.encoder.dropped_blocks())
+        if metrics["lr"] == 0 or metrics["skipped"]:
+            return metrics  # the first update of the warm-up moves nothing
+        for i, layer in enumerate(layers):
+            same = all(torch.equal(a, b) for a, b in zip(before[i], layer.parameters()))
+            assert same == (i in dropped), (self.update, i, dropped)
+            seen["dropped" if i in dropped else "kept"] += 1
+        return metrics
+
+    monkeypatch.setattr(Trainer, "train_update", checked)
+    settings = {**COMMON, "valid_interval": 100, "optim.weight_decay": 0.01,
+                "model.transformer.layerdrop": 0.5}  # fmt: skip
+    config = settings_file(tmp_path, **settings)
+    assert main(pretrain_argv(tiny_corpus, tmp_path / "run", config, 4)) == 0
+    assert seen["dropped"] > 0 and seen["kept"] > 0

@@ -199,6 +199,12 @@ class TransformerEncoder(nn.Module):
             x = self.layer_norm(x)
         return x, tuple(hidden)
 
+    def dropped_blocks(self) -> list[int]:
+        """The blocks LayerDrop skips in this update (``layerdrop_seed`` set, training)."""
+        if self.layerdrop_seed is None:
+            return []
+        return [i for i in range(len(self.layers)) if self._dropped(i, None)]
+
     def _dropped(self, i: int, generator: torch.Generator | None) -> bool:
         """Whether LayerDrop skips block ``i`` in this forward: drawn from
         ``layerdrop_seed`` when it is set (the same blocks for every micro-batch and rank of

@@ -237,6 +237,13 @@ class Trainer:
         sums["_audio"], sums["_padded"] = audio, padded
         sums = all_reduce_sums(sums, self.env)
         sample_size = sums.get("sample_size", 0.0)
+        # The dropped blocks' zero gradients (there only for DDP) are removed, so that the
+        # optimizer skips those parameters in this update as fairseq's does (there a dropped
+        # block's parameters get no gradient): no weight decay, no step from momentum.
+        encoder = self.model.encoder
+        for i in encoder.dropped_blocks():
+            for p in encoder.layers[i].parameters():
+                p.grad = None
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         # DDP averaged gradients over ranks; fairseq normalizes by the total sample size.
