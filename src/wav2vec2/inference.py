@@ -7,6 +7,7 @@ batch -> model -> emissions -> decoder (or, for a known transcript, forced align
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from wav2vec2.onnx_backend import OnnxCTCModel, is_onnx, onnx_model
 from wav2vec2.timestamps import Segment, char_segments, word_segments
 from wav2vec2.tuned_weights import with_tuned_weights
 from wav2vec2.vocab import Vocabulary
+
+# The model's compute precision (``precision=``, ``--precision``): autocast's dtype.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 Audio = str | Path | np.ndarray
 
@@ -73,6 +77,7 @@ class Wav2Vec2Inference:
         source: str = "<in memory>",
         chunking: ChunkConfig | None = None,
         exact_batching: bool = True,
+        precision: str = "fp32",
     ):
         """``vocab``: what the CTC head's outputs mean; needed to transcribe, not for
         features. ``source``: where the model came from, as reports name it.
@@ -86,7 +91,17 @@ class Wav2Vec2Inference:
 
         ``model`` may also be an ONNX export run by ONNX Runtime (:mod:`wav2vec2.onnx_backend`,
         CPU only): the engine asks a model for ``cfg`` and ``ctc(waveforms, lengths)`` only,
-        and an export's group norm is always exact."""
+        and an export's group norm is always exact.
+
+        ``precision``: "fp32", or "bf16"/"fp16" to run the model under autocast (the GPU
+        path: on a CPU without AMX both are slower than fp32). The logits come back float32.
+        """
+        if precision not in PRECISIONS:
+            raise Wav2Vec2Error(
+                f"precision must be one of {', '.join(PRECISIONS)}, not {precision}"
+            )
+        if isinstance(model, OnnxCTCModel) and precision != "fp32":
+            raise Wav2Vec2Error(f"the ONNX backend runs in fp32 or int8, not {precision}")
         if isinstance(model, OnnxCTCModel):
             if torch.device(device).type != "cpu":
                 raise Wav2Vec2Error(f"the ONNX backend runs on the CPU, not on {device}")
@@ -104,6 +119,7 @@ class Wav2Vec2Inference:
         self.window_samples = 4 * self.max_batch_samples
         self.chunking = chunking or ChunkConfig()
         self.source = source  # where the model came from, for reports
+        self.precision = precision
 
     @classmethod
     def from_pretrained(
@@ -121,6 +137,8 @@ class Wav2Vec2Inference:
         "onnx" or "onnx-int8" (:mod:`wav2vec2.onnx_backend`); None runs an ``.onnx`` file with
         ONNX Runtime and anything else with PyTorch."""
         if backend in ("onnx", "onnx-int8") or (backend is None and is_onnx(source)):
+            if kw.get("precision", "fp32") != "fp32":  # before an export, not after it
+                raise Wav2Vec2Error(f"the ONNX backend runs in fp32 or int8, not {kw['precision']}")
             model, vocab = onnx_model(source, backend)
         elif is_onnx(source):
             raise Wav2Vec2Error("is an ONNX export: it runs with ONNX Runtime, not torch", source)
@@ -133,6 +151,12 @@ class Wav2Vec2Inference:
                 beam, _ = with_tuned_weights(lm, BeamSearchConfig(), model=source)
             engine._decoder = engine.beam_decoder(lm, beam)
         return engine
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast to the engine's precision (nothing for fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
 
     @property
     def backend(self) -> str:
@@ -240,7 +264,8 @@ class Wav2Vec2Inference:
         if layer is not None and not 0 <= layer <= layers:
             raise Wav2Vec2Error(f"--layer must be between 0 and {layers}, got {layer}")
         x, lengths = self._collate([self.load(audio)])
-        out = self.model.encode(x, lengths, num_layers=layer)
+        with self._autocast():
+            out = self.model.encode(x, lengths, num_layers=layer)
         h = out.last_hidden_state if layer is None else out.hidden_states[layer]
         return h[0, : int(out.frame_lengths[0])].float().cpu().numpy()
 
@@ -287,7 +312,8 @@ class Wav2Vec2Inference:
                     window = {i: str(exc) for i in window}
                     break
                 x, n = self._collate(waves)
-                out = self.model.ctc(x, n)
+                with self._autocast():
+                    out = self.model.ctc(x, n)
                 for row, k, frames in zip(out.logits, batch, out.frame_lengths.tolist()):
                     # a copy: a view would keep the whole padded batch alive with it
                     outputs[k] = row[: int(frames)].float().cpu().clone()

@@ -53,7 +53,9 @@ def run(args) -> int:
         name = PurePosixPath(Path(args.audio).name).with_suffix("")
         jobs = [(Input(Path(args.audio), name), text_or_file(args.text))]
     outputs, todo = plan_outputs(args.output_dir, jobs, lambda job: job[0], extension(args.format))
-    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, chunking=chunk_config(args))
+    engine = Wav2Vec2Inference.from_pretrained(
+        args.model, args.device, precision=args.precision, chunking=chunk_config(args)
+    )
     chars = args.timestamps == "char"
     failed = 0
     for item, text in todo:

@@ -11,6 +11,7 @@ from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.chunking import ChunkConfig
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.hotwords import DEFAULT_WEIGHT, parse_hotwords
+from wav2vec2.inference import PRECISIONS
 from wav2vec2.onnx_backend import BACKENDS
 from wav2vec2.tuned_weights import WEIGHTS, with_tuned_weights
 
@@ -70,16 +71,26 @@ def backend(args) -> str | None:
     return "onnx-int8" if args.fast else args.backend
 
 
+def add_device_args(p) -> None:
+    """``--device`` and ``--precision``: where the model runs and in what precision."""
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument(
+        "--precision", choices=tuple(PRECISIONS), default="fp32",
+        help="bf16 or fp16 run the model under autocast: the GPU path (on a CPU without AMX "
+        "both are slower than fp32); logits stay float32 (default: %(default)s)",
+    )  # fmt: skip
+
+
 def add_output_args(p, unit: str, char_help: str) -> None:
-    """``--timestamps``, ``--output-dir`` and ``--device``, as ``transcribe`` and ``align``
-    take them (``unit``: what gets one output file)."""
+    """``--timestamps``, ``--output-dir``, ``--device`` and ``--precision``, as
+    ``transcribe`` and ``align`` take them (``unit``: what gets one output file)."""
     p.add_argument("--timestamps", choices=("word", "char"), default="word", help=char_help)
     p.add_argument(
         "--output-dir",
         type=Path,
         help=f"one file per {unit} here (resumable: existing outputs are skipped)",
     )
-    p.add_argument("--device", default="cpu")  # fmt: skip
+    add_device_args(p)
 
 
 def add_chunking_args(p) -> None:

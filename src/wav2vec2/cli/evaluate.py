@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wav2vec2.cli.decoding_args import add_decoding_args, backend, beam_config, chunk_config
+from wav2vec2.cli.decoding_args import (
+    add_decoding_args,
+    add_device_args,
+    backend,
+    beam_config,
+    chunk_config,
+)
 from wav2vec2.evaluation import evaluate
 from wav2vec2.inference import Wav2Vec2Inference
 
@@ -15,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="directory with SPLIT.tsv and SPLIT.wrd/.ltr")
     p.add_argument("--split", default="test")
     p.add_argument("--out", help="report directory (default: MODEL/eval, or ./eval)")
-    p.add_argument("--device", default="cpu")
+    add_device_args(p)
     add_decoding_args(p)
     p.set_defaults(func=run)
 
@@ -27,7 +33,7 @@ def run(args) -> int:
     )
     engine = Wav2Vec2Inference.from_pretrained(
         args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args),
-        backend=backend(args),
+        backend=backend(args), precision=args.precision,
     )  # fmt: skip
     result = evaluate(engine, args.data, args.split, out)
     skipped = f", {result.skipped} skipped (listed in the summary)" if result.skipped else ""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from wav2vec2.cli.decoding_args import add_search_args, search_config
+from wav2vec2.cli.decoding_args import add_device_args, add_search_args, search_config
 from wav2vec2.evaluation import tune_beam
 from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.ngram import build_ngram
@@ -32,7 +32,7 @@ def register(sub) -> None:
     t.add_argument("--lm-weights", metavar="W,...", help=f"LM weights to try ({_list(LM_WEIGHTS)})")
     t.add_argument("--word-scores", metavar="S,...", help=f"word scores ({_list(WORD_SCORES)})")
     add_search_args(t.add_argument_group("search (as evaluate and transcribe will run it)"))
-    t.add_argument("--device", default="cpu")
+    add_device_args(t)
     t.set_defaults(func=_tune)
 
 
@@ -52,7 +52,7 @@ def _build(args) -> int:
 def _tune(args) -> int:
     grid = make_grid(args.grid, args.lm_weights, args.word_scores)
     base = search_config(args)
-    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device)
+    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, precision=args.precision)
     best, scores = tune_beam(engine, args.data, args.split, args.lm, grid, base, record=True)
     print(f"{args.split} WER ({base.search} search, beam {base.beam}):")
     print("  lm_weight  word_score     WER")

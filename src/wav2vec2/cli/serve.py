@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from wav2vec2.cli.decoding_args import add_backend_args, backend
+from wav2vec2.cli.decoding_args import add_backend_args, add_device_args, backend
 from wav2vec2.service.config import ServiceConfig
 
 DEFAULTS = ServiceConfig()
@@ -41,7 +41,7 @@ def register(sub) -> None:
         metavar="N",
         help=f"requests that may wait; more get 503 (default {DEFAULTS.queue})",
     )
-    p.add_argument("--device", default="cpu")
+    add_device_args(p)
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch's CPU threads for the model (default: torch's own choice; "
                    "fewer than the cores when other work shares them)")  # fmt: skip
@@ -63,7 +63,7 @@ def run(args) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     engine = Wav2Vec2Inference.from_pretrained(
-        args.model, args.device, lm=args.lm, backend=backend(args)
+        args.model, args.device, precision=args.precision, lm=args.lm, backend=backend(args)
     )
     app = create_app(engine, config)
     # Connections beyond this get uvicorn's own 503: it bounds the uploads being received

@@ -171,6 +171,10 @@ class TransformerEncoder(nn.Module):
         many blocks (inference only).
         """
         attn_mask = None
+        if padding_mask is not None and not exporting() and not bool(padding_mask.any()):
+            # No row is padded: attending without a mask is the same computation, and it
+            # lets SDPA pick its flash kernel on CUDA (which takes no mask).
+            padding_mask = None
         if padding_mask is not None:
             x = x.masked_fill(padding_mask[..., None], 0.0)
             attn_mask = ~padding_mask[:, None, None, :]  # (B, 1, 1, T)
