@@ -145,18 +145,19 @@ def check_outputs(workdir: Path, waves: list[torch.Tensor]) -> dict[str, Any]:
 # -- one implementation, timed (child process) -----------------------------------------------
 
 
-def load_side(impl: str, workdir: Path):
-    """transformers' Wav2Vec2ForCTC, or our engine (exact batching, as `transcribe` runs)."""
+def load_side(impl: str, workdir: Path, device: str = "cpu", precision: str = "fp32"):
+    """transformers' Wav2Vec2ForCTC, or our engine (exact batching, as `transcribe` runs),
+    on ``device``; ours runs in ``precision`` (transformers' autocast is the caller's)."""
     if impl == "transformers":
         import transformers
 
-        return transformers.Wav2Vec2ForCTC.from_pretrained(workdir / "model").eval()
+        return transformers.Wav2Vec2ForCTC.from_pretrained(workdir / "model").to(device).eval()
     from wav2vec2.inference import Wav2Vec2Inference
     from wav2vec2.loading import load_model
     from wav2vec2.vocab import Vocabulary
 
     vocab = Vocabulary(tuple(json.loads((workdir / "vocab.json").read_text())))
-    return Wav2Vec2Inference(load_model(str(workdir / "model")), vocab)
+    return Wav2Vec2Inference(load_model(str(workdir / "model")), vocab, device, precision=precision)
 
 
 def hf_forward(hf, waves: list[torch.Tensor]) -> torch.Tensor:
@@ -171,16 +172,24 @@ def worker(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     waves = torch.load(workdir / "audio.pt")
-    side = load_side("transformers" if args.worker == "transformers" else "ours", workdir)
+    impl = "transformers" if args.worker == "transformers" else "ours"
+    side = load_side(impl, workdir, args.device, args.precision)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     if args.worker == "transformers":
+        waves = [w.to(device) for w in waves]
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
 
         def run() -> None:
-            hf_forward(side, waves)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                hf_forward(side, waves)
+            if cuda:
+                torch.cuda.synchronize()
     else:
         arrays = [w.numpy() for w in waves]
 
         def run() -> None:
-            side.emissions(arrays)
+            side.emissions(arrays)  # its logits come back to the host: synchronized
 
     reset_peak_rss()
     with torch.inference_mode():
@@ -200,7 +209,11 @@ def worker(args: argparse.Namespace) -> None:
         "minor_faults_per_run": faults / args.runs,
         "threads": torch.get_num_threads(),
         "allocator": allocator_in_use(),
+        "device": device.type,
     }
+    if cuda:
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        result["gpu"] = torch.cuda.get_device_name(device)
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -234,6 +247,9 @@ def summarize(runs: list[dict[str, Any]], impls: tuple[str, ...], gflop: dict) -
                 r["minor_faults_per_run"] for r in runs if r["impl"] == impl
             ),
         }
+        gpu = [r["peak_gpu_mib"] for r in runs if r["impl"] == impl and "peak_gpu_mib" in r]
+        if gpu:
+            out[impl]["peak_gpu_mib"] = max(gpu)
     for other in impls[1:]:
         out[f"ratio_{other}_over_ours"] = out[other]["median_s"] / out["ours"]["median_s"]
         out[f"cpu_ratio_{other}_over_ours"] = (
@@ -253,7 +269,9 @@ def markdown(result: dict[str, Any]) -> str:
     )
     d = setup["max_abs_diff"]
     lines = [
-        f"CTC inference, preset `{setup['preset']}`, {what}, fp32, "
+        f"CTC inference, preset `{setup['preset']}`, {what}, "
+        f"{result['settings'].get('precision', 'fp32')} on "
+        f"{result['settings'].get('device', 'cpu')}, "
         f"{result['machine']['threads']} threads, {result['machine']['allocator']}; "
         f"medians over {s['medians_over']}",
         "",
@@ -271,6 +289,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['median_cpu_per_wall']:.2f} |"
         )
     lines.append("")
+    if "peak_gpu_mib" in s["ours"]:
+        gpu = ", ".join(f"{impl} {s[impl]['peak_gpu_mib']:.0f}" for impl in result["impls"])
+        lines += [f"Peak GPU memory (MiB, `max_memory_allocated`): {gpu}.", ""]
     for other in result["impls"][1:]:
         paired = ", ".join(
             f"{x['ratio']:.2f}{'*' if x['noisy'] else ''}" for x in s[f"paired_{other}_over_ours"]
@@ -301,6 +322,11 @@ def main(argv: list[str] | None = None, case: str = "single") -> None:
     p.add_argument("--repeats", type=int, default=3, help="subprocesses per implementation")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--baseline-src", type=Path, help="also time our engine from this src tree")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figures")
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+        help="both sides under autocast to this dtype (bf16/fp16: the GPU path)",
+    )  # fmt: skip
     add_allocator_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="JSON result (default benchmarks/results/...)")
@@ -329,7 +355,8 @@ def main(argv: list[str] | None = None, case: str = "single") -> None:
             cmd = [
                 sys.executable, __file__, "--worker", impl, "--workdir", str(workdir),
                 "--runs", str(args.runs), "--warmup", str(args.warmup),
-                "--threads", str(args.threads),
+                "--threads", str(args.threads), "--device", args.device,
+                "--precision", args.precision,
             ]  # fmt: skip
             if args.profile:
                 cmd.append("--profile")
@@ -352,7 +379,10 @@ def main(argv: list[str] | None = None, case: str = "single") -> None:
         "setup": setup,
         "impls": impls,
         "machine": machine(runs),
-        "settings": {k: getattr(args, k) for k in ("runs", "warmup", "repeats", "seed")},
+        "settings": {
+            k: getattr(args, k)
+            for k in ("runs", "warmup", "repeats", "seed", "device", "precision")
+        },
         "runs": runs,
         "summary": summarize(runs, impls, setup["gflop"]),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -176,7 +176,9 @@ def flag_noisy(runs: list[dict[str, Any]]) -> None:
     best_probe = max(r["probe_gflops"] for r in runs)
     for r in runs:
         reasons = []
-        if r["cpu_per_wall"] < NOISY_CPU_FRACTION * r["threads"]:
+        # (on a GPU the host thread waits for the device: CPU per wall says nothing)
+        on_cpu = r.get("device", "cpu") == "cpu"
+        if on_cpu and r["cpu_per_wall"] < NOISY_CPU_FRACTION * r["threads"]:
             reasons.append(f"cpu/wall {r['cpu_per_wall']:.2f}")
         if r["probe_gflops"] < NOISY_PROBE_FRACTION * best_probe:
             reasons.append(f"probe {r['probe_gflops']:.0f} GFLOP/s")
