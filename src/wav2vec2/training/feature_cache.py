@@ -57,9 +57,10 @@ class FeatureCache:
         self.left_out = 0  # misses that did not fit in the budget
         self._said_full = False
 
-    def latents(self, encoder: FeatureEncoder, waveforms: Tensor, lengths: Tensor) -> Tensor:
+    def latents(self, encoder: FeatureEncoder, waveforms: Tensor, lengths: Tensor | None) -> Tensor:
         """``encoder(waveforms, lengths)``, kept from an earlier call with the same input when
-        there was one. waveforms: (B, samples) zero-padded; lengths: (B,) valid samples."""
+        there was one. waveforms: (B, samples) zero-padded; lengths: (B,) valid samples, or
+        None (every row full)."""
         if encoder.cfg.grad_scale != 0:
             raise ValueError("only a frozen feature encoder's output (grad_scale 0) can be kept")
         key = _digest(waveforms, lengths)
@@ -115,11 +116,12 @@ def for_run(run: RunConfig) -> FeatureCache | None:
     return FeatureCache(run.train.feature_cache_mib)
 
 
-def _digest(waveforms: Tensor, lengths: Tensor) -> bytes:
+def _digest(waveforms: Tensor, lengths: Tensor | None) -> bytes:
     """A 128-bit digest of the batch's exact content: shape, dtype, samples and lengths.
     It reads the waveforms once, far less work than the encoder's first convolution."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"{tuple(waveforms.shape)} {waveforms.dtype}".encode())
+    h.update(f"{tuple(waveforms.shape)} {waveforms.dtype} {lengths is None}".encode())
     h.update(waveforms.detach().cpu().contiguous().view(torch.uint8).numpy())
-    h.update(lengths.detach().cpu().to(torch.int64).contiguous().numpy())
+    if lengths is not None:
+        h.update(lengths.detach().cpu().to(torch.int64).contiguous().numpy())
     return h.digest()
