@@ -5,6 +5,10 @@ docs/benchmarks.md for the method): forward + CTC loss + backward + AdamW in tra
 feature encoder frozen on both sides, SpecAugment masks and LayerDrop off.
 
     .venv/bin/python benchmarks/finetune_step.py --preset base --batch 4x5 --warmup 1 --steps 3
+
+``--feature-cache`` (ours only, labelled so in the table and the JSON's
+``settings.ours_feature_cache``): the frozen feature encoder's output comes from the
+trainer's feature cache, as in epoch 2 onwards of a fine-tuning run (the warmup step fills it).
 """
 
 from __future__ import annotations

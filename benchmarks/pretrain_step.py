@@ -197,19 +197,29 @@ def ctc_loss_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )  # fmt: skip
 
 
-def build_finetune(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
-    """A fine-tuning step's model and loss: the feature encoder frozen on both sides."""
+def build_finetune(
+    impl: str, workdir: Path, batch: dict[str, torch.Tensor], feature_cache: bool = False
+):
+    """A fine-tuning step's model and loss: the feature encoder frozen on both sides.
+    ``feature_cache`` (ours only): the frozen encoder's output comes from the fine-tuning
+    trainer's cache (``train.feature_cache_mib``), as in epoch 2 and later of a run whose
+    batches all fit: computed in the first (warmup) step, then looked up by the batch's
+    digest in every step."""
     if impl == "ours":
         from wav2vec2.loading import load_model
+        from wav2vec2.training.feature_cache import FeatureCache
 
         model = load_model(str(workdir / "model"))
         for p in model.feature_encoder.parameters():
             p.requires_grad_(False)  # as training/finetune.py does
+        cache = FeatureCache(1024) if feature_cache else None
+        waveforms = batch["waveforms"]
 
         def loss_fn() -> torch.Tensor:
-            return ctc_loss_of(model.ctc(batch["waveforms"]).logits, batch["labels"])
+            latents = cache.latents(model.feature_encoder, waveforms, None) if cache else None
+            return ctc_loss_of(model.ctc(waveforms, latents=latents).logits, batch["labels"])
 
-        return model, loss_fn, {}
+        return model, loss_fn, {"feature_cache": feature_cache}
     import transformers
 
     model = transformers.Wav2Vec2ForCTC.from_pretrained(workdir / "model")
@@ -221,10 +231,16 @@ def build_finetune(impl: str, workdir: Path, batch: dict[str, torch.Tensor]):
     return model, hf_loss, {"attn_implementation": model.config._attn_implementation}
 
 
-def build(impl: str, workdir: Path, batch: dict[str, torch.Tensor], task: str = "pretrain"):
+def build(
+    impl: str,
+    workdir: Path,
+    batch: dict[str, torch.Tensor],
+    task: str = "pretrain",
+    feature_cache: bool = False,
+):
     """The model and a closure computing the training loss of the fixed batch."""
     if task == "finetune":
-        return build_finetune(impl, workdir, batch)
+        return build_finetune(impl, workdir, batch, feature_cache)
     if impl == "ours":
         from wav2vec2.loading import load_model
         from wav2vec2.losses import pretraining_loss
@@ -261,7 +277,7 @@ def worker(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     batch = torch.load(workdir / "batch.pt")
-    model, loss_fn, extra = build(args.worker, workdir, batch, args.task)
+    model, loss_fn, extra = build(args.worker, workdir, batch, args.task, args.feature_cache)
     if args.worker == "ours" and args.checkpointing:
         model.encoder.activation_checkpointing = True  # train.activation_checkpointing
     model.train()
@@ -323,6 +339,8 @@ def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
     ]  # fmt: skip
     if args.checkpointing:
         cmd.append("--checkpointing")
+    if args.feature_cache:
+        cmd.append("--feature-cache")
     if args.profile:
         cmd += ["--profile", "--profile-rows", str(args.profile_rows)]
     return run_child(cmd, args.allocator, f"{impl} worker")
@@ -377,6 +395,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"({b['frames']} frames, {what}), {result['machine']['threads']} threads, "
         f"{result['machine']['allocator']}; medians over {s['medians_over']}",
         "",
+    ]
+    if result["settings"].get("ours_feature_cache"):
+        lines += [
+            "**Ours with the feature cache** (`--feature-cache`): its frozen feature encoder's "
+            "output is reused, the steady state of fine-tuning's epoch 2 onwards; transformers "
+            "runs its encoder every step. Not a like-for-like step.",
+            "",
+        ]
+    lines += [
         "| implementation | median step (s) | min step (s) | CPU s/step | timed steps "
         "| peak RSS, training (MiB) | RSS after setup (MiB) | CPU/wall |",
         "|---|---|---|---|---|---|---|---|",
@@ -432,6 +459,13 @@ def main(task: str = "pretrain") -> None:
     p.add_argument(
         "--checkpointing", action="store_true", help="ours with activation checkpointing"
     )
+    p.add_argument(
+        "--feature-cache",
+        action="store_true",
+        help="finetune, ours only: the frozen feature encoder's output reused from the "
+        "trainer's feature cache, the steady state of epoch 2 and later (not a like-for-like "
+        "comparison: transformers has no such cache)",
+    )
     p.add_argument("--batch", type=parse_batch, default=(4, 5.0), help="utterances x seconds")
     p.add_argument("--steps", type=int, default=5, help="timed steps per subprocess")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per subprocess")
@@ -445,6 +479,8 @@ def main(task: str = "pretrain") -> None:
     p.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.feature_cache and args.task != "finetune":
+        p.error("--feature-cache needs --task finetune")
     if args.worker:
         worker(args)
         return
@@ -452,7 +488,7 @@ def main(task: str = "pretrain") -> None:
     args.allocator = resolve_allocator(args.allocator)
     if args.threads:
         torch.set_num_threads(args.threads)
-    name = f"{args.task}_step_{args.preset}.json"
+    name = f"{args.task}_step_{args.preset}{'_feature_cache' if args.feature_cache else ''}.json"
     out_path = args.out or Path(__file__).parent / "results" / name
 
     with tempfile.TemporaryDirectory(prefix="w2v2-bench-") as tmp:
@@ -493,6 +529,8 @@ def main(task: str = "pretrain") -> None:
             ),
         },
         "settings": {
+            # Ours only: the frozen encoder's output reused (fine-tuning's epoch 2 onwards).
+            "ours_feature_cache": args.feature_cache,
             "steps": args.steps,
             "warmup": args.warmup,
             "repeats": args.repeats,

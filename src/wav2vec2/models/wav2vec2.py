@@ -76,6 +76,7 @@ class Wav2Vec2Model(nn.Module):
         num_layers: int | None = None,
         generator: torch.Generator | None = None,
         feature_penalty: bool = False,
+        latents: Tensor | None = None,
     ) -> EncoderOutput:
         """waveforms: (B, samples), zero-padded; lengths: (B,) valid samples, or None when
         every row is valid (or the model was trained without padding masks, as BASE).
@@ -83,8 +84,12 @@ class Wav2Vec2Model(nn.Module):
         mask_time: (B, T) steps replaced by the mask embedding; mask_channel: (B, D) latent
         channels zeroed (SpecAugment-style, fine-tuning). feature_penalty: also compute the
         penalty on the feature encoder's output (pretraining; plain encoding pays for none).
+        latents: (B, C, T) the feature encoder's output for these very ``waveforms`` and
+        ``lengths``, computed earlier (fine-tuning's frozen encoder, cached across epochs by
+        ``training.feature_cache``): the convolutions are skipped. It is not modified.
         """
-        latents = self.feature_encoder(waveforms, lengths)  # (B, C, T)
+        if latents is None:
+            latents = self.feature_encoder(waveforms, lengths)  # (B, C, T)
         pen = losses.feature_penalty(latents) if feature_penalty else None
         features = self.feature_norm(latents.transpose(1, 2))  # (B, T, C)
         x = self.dropout_input(self.feature_projection(features))  # (B, T, D)
@@ -170,18 +175,20 @@ class Wav2Vec2Model(nn.Module):
         mask_channel: Tensor | None = None,
         generator: torch.Generator | None = None,
         freeze_encoder: bool = False,
+        latents: Tensor | None = None,
     ) -> CTCOutput:
         """CTC emissions (B, T, vocab) for recognition (paper sec. 3.3).
 
         freeze_encoder: run everything below the head without gradients, as fairseq does in
         the first updates of fine-tuning, so that only the output layer trains.
+        latents: the feature encoder's output, precomputed (see ``encode``).
         """
         if self.ctc_head is None:
             raise ValueError("this model has no CTC head (config.vocab_size is None)")
         with torch.no_grad() if freeze_encoder else contextlib.nullcontext():
             enc = self.encode(
                 waveforms, lengths, mask_time=mask_time, mask_channel=mask_channel,
-                generator=generator,
+                generator=generator, latents=latents,
             )  # fmt: skip
         logits = self.ctc_head(self.final_dropout(enc.last_hidden_state))
         return CTCOutput(logits, enc.frame_lengths, enc)

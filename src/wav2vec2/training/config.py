@@ -76,9 +76,19 @@ class TrainConfig:
     # Recompute each Transformer block's activations in the backward pass instead of keeping
     # them: less memory for about one more forward pass of the Transformer per step.
     activation_checkpointing: bool = False
+    # Fine-tuning with a frozen feature encoder and no speed perturbation: host memory (MiB,
+    # per process) for its output, kept per batch and reused in later epochs instead of
+    # rerunning it; exact (training/feature_cache.py). 0: off. Ours; fairseq has none.
+    feature_cache_mib: int = 1024
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if self.feature_cache_mib < 0:
+            raise ValueError(
+                f"feature_cache_mib must be 0 (off) or more, got {self.feature_cache_mib}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,7 +11,7 @@ from wav2vec2.checkpoint.model_dir import LoadedCheckpoint
 from wav2vec2.config import Wav2Vec2Config
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
-from wav2vec2.training import runner
+from wav2vec2.training import feature_cache, runner
 from wav2vec2.training.config import RunConfig
 from wav2vec2.training.tasks import CTCTask
 from wav2vec2.training.trainer import FitResult
@@ -81,11 +81,17 @@ def run_finetuning(
             )  # fmt: skip
             for subset, is_train in ((d.train_subset, True), (d.valid_subset, False))
         ]
-        task = CTCTask(vocab, cfg.train.freeze_updates, warn_after=cfg.train.valid_interval)
+        cache = feature_cache.for_run(cfg)  # None where reusing the encoder's output is not exact
+        task = CTCTask(
+            vocab, cfg.train.freeze_updates, warn_after=cfg.train.valid_interval,
+            feature_cache=cache,
+        )  # fmt: skip
         result = runner.train_run(
             out, cfg, task, lambda: build_finetune_model(cfg.model, init, vocab), *sources,
             env, device, vocab,
         )  # fmt: skip
         if env.is_main:
             runner.report(out, result)
+            if cache is not None:
+                print(cache.summary())
     return result

@@ -2,7 +2,8 @@
 
 ``RUN_DIR/run.json`` records what the run is. Re-running the same command on an existing
 RUN_DIR resumes from its newest checkpoint; changing anything but ``max_updates`` (which may
-grow to train longer) is refused, so a resumed run is the run that was started.
+grow to train longer) and ``feature_cache_mib`` (which changes no result) is refused, so a
+resumed run is the run that was started.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from wav2vec2.training.trainer import DataSource, FitResult, Trainer, resolve_de
 from wav2vec2.vocab import Vocabulary
 
 RUN_FILE = "run.json"
+# Training settings a resumed run may change: how long it trains, and how much memory the
+# feature cache may take (exact at any size, so the results do not depend on it).
+RESUME_MAY_CHANGE = ("max_updates", "feature_cache_mib")
 log = logging.getLogger("wav2vec2")
 
 
@@ -43,7 +47,8 @@ def prepare_run_dir(run_dir: Path, run: RunConfig, env: DistEnv) -> RunConfig:
             raise Wav2Vec2Error(f"cannot read the saved run config ({exc})", path) from None
         same = saved.to_dict()
         asked = run.to_dict()
-        same["train"]["max_updates"] = asked["train"]["max_updates"]
+        for key in RESUME_MAY_CHANGE:
+            same["train"][key] = asked["train"][key]
         if same != asked:
             diff = _diff(same, asked)
             raise Wav2Vec2Error(

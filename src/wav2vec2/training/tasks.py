@@ -19,6 +19,7 @@ from wav2vec2.decoding import GreedyDecoder
 from wav2vec2.metrics import error_counts, rates
 from wav2vec2.models.masking import sample_masks
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
+from wav2vec2.training.feature_cache import FeatureCache
 from wav2vec2.vocab import Vocabulary
 
 
@@ -161,7 +162,10 @@ class PretrainTask:
 class CTCTask:
     """CTC fine-tuning (paper sec. 3.3 / 4.4) with fairseq's ctc criterion: zero_infinity,
     sentence-averaged loss, SpecAugment-style time and channel masking while training, and
-    the Transformer frozen for the first ``freeze_updates`` (only the output layer trains)."""
+    the Transformer frozen for the first ``freeze_updates`` (only the output layer trains).
+
+    ``feature_cache``: the frozen feature encoder's output is taken from it, and kept there,
+    for training and validation batches alike (``training.feature_cache``: exact)."""
 
     name = "finetune"
     best_key = "wer"
@@ -169,8 +173,15 @@ class CTCTask:
     # mask embedding out.
     uses_every_parameter = False
 
-    def __init__(self, vocab: Vocabulary, freeze_updates: int, warn_after: int = 0):
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        freeze_updates: int,
+        warn_after: int = 0,
+        feature_cache: FeatureCache | None = None,
+    ):
         self.vocab = vocab
+        self.feature_cache = feature_cache
         self.freeze_updates = freeze_updates
         self.warn_after = warn_after  # updates after unfreezing before the blank check
         self.decoder = GreedyDecoder(vocab)
@@ -193,9 +204,15 @@ class CTCTask:
                 generator=generator,
                 device=batch.waveforms.device,
             )
+        latents = None
+        if self.feature_cache is not None:
+            latents = self.feature_cache.latents(
+                model.feature_encoder, batch.waveforms, batch.lengths
+            )
         out = model.ctc(
             batch.waveforms, batch.lengths, mask_time=mask_time, mask_channel=mask_channel,
             generator=generator, freeze_encoder=train and self.update < self.freeze_updates,
+            latents=latents,
         )  # fmt: skip
         return out.logits, out.frame_lengths
 
