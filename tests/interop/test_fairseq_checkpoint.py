@@ -16,6 +16,7 @@ import argparse
 import collections
 import contextlib
 import enum
+import re
 import sys
 import types
 import typing
@@ -26,7 +27,11 @@ import torch
 
 from fairseq_names import fairseq_name
 from wav2vec2.config import (
+    BASE,
+    LARGE,
+    LARGE_LV60K,
     PAPER_CONV_LAYERS,
+    SMALL,
     FeatureEncoderConfig,
     MaskingConfig,
     PretrainingConfig,
@@ -35,7 +40,13 @@ from wav2vec2.config import (
     Wav2Vec2Config,
 )
 from wav2vec2.errors import Wav2Vec2Error
-from wav2vec2.interop.fairseq import parse_conv_layers, read_fairseq_checkpoint
+from wav2vec2.interop.fairseq import (
+    CTC_HEAD,
+    build_config,
+    parse_conv_layers,
+    read_fairseq_checkpoint,
+    to_fairseq_options,
+)
 from wav2vec2.loading import load_pretrained, read_checkpoint
 from wav2vec2.models.wav2vec2 import Wav2Vec2Model
 
@@ -397,3 +408,33 @@ def test_parse_conv_layers(spec, want):
 def test_parse_conv_layers_refuses_anything_else(spec):
     with pytest.raises(Wav2Vec2Error, match="conv_feature_layers"):
         parse_conv_layers(spec)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [PRETRAIN_CONFIG, CTC_CONFIG, BASE, LARGE, LARGE_LV60K, SMALL,
+     SMALL.with_overrides(vocab_size=32, quantizer=None, pretraining=None)],
+    ids=["tiny", "tiny-ctc", "base", "large", "large-lv60k", "small", "small-ctc"],
+)  # fmt: skip
+def test_to_fairseq_options_inverts_build_config(config):
+    pre, fine = to_fairseq_options(config)
+    assert (fine is None) == (config.vocab_size is None)
+    # build_config reads the CTC head's width from the weights, and the weight norm of the
+    # positional conv from the absence of a plain weight.
+    weights = {CTC_HEAD + "weight": torch.zeros(config.vocab_size, 1)} if fine else {}
+    assert build_config(pre, fine, weights) == config
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"transformer.encoder_input_dropout": 0.0}, "transformer.encoder_input_dropout"),
+        ({"masking.time_min_masks": 1}, "masking.time_min_masks"),
+        ({"feature_encoder.norm": "none"}, "feature_encoder.norm"),
+        ({"feature_projection": False}, "feature_projection"),
+        ({"transformer.layer_norm_eps": 1e-6}, "transformer.layer_norm_eps"),
+    ],
+)
+def test_to_fairseq_options_refuses_what_fairseq_cannot_express(override, field):
+    with pytest.raises(Wav2Vec2Error, match=f"fairseq cannot express config {re.escape(field)}"):
+        to_fairseq_options(BASE.with_overrides(**override))

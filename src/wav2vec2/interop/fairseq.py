@@ -484,6 +484,103 @@ def _eval_conv(node: ast.AST) -> Any:
     raise ValueError(f"unexpected {ast.dump(node)[:60]}")
 
 
+def to_fairseq_options(cfg: Wav2Vec2Config) -> tuple[FairseqOptions, FairseqOptions | None]:
+    """Our config -> fairseq's options: the inverse of :func:`build_config`.
+
+    Returns (pretraining, fine-tuning): the pretraining model's sections (model: fairseq's
+    ``Wav2Vec2Config`` fields, task: ``normalize``/``sample_rate``, criterion:
+    ``loss_weights``) and, for a model with a CTC head, the fine-tuning model's options
+    (``Wav2Vec2CtcConfig`` fields), else None. ``build_config`` of the result gives ``cfg``
+    back. A config fairseq cannot express raises :class:`Wav2Vec2Error` naming the field.
+    """
+    fe, tr, mk = cfg.feature_encoder, cfg.transformer, cfg.masking
+    fixed = {  # ours -> the only value fairseq has
+        "feature_encoder.norm": (fe.norm != "none", "group or layer"),
+        "feature_encoder.masked_group_norm": (not fe.masked_group_norm, False),
+        "transformer.layer_norm_eps": (tr.layer_norm_eps == 1e-5, 1e-5),
+        "transformer.pos_conv_weight_norm": (tr.pos_conv_weight_norm, True),
+        # fairseq reuses `dropout` on the encoder input
+        "transformer.encoder_input_dropout": (
+            tr.encoder_input_dropout == tr.dropout,
+            f"transformer.dropout ({tr.dropout})",
+        ),
+        # fairseq's apply_mask passes min_masks=2 for time masks, none for channel masks
+        "masking.time_min_masks": (mk.time_min_masks == 2, 2),
+        "masking.channel_min_masks": (mk.channel_min_masks == 0, 0),
+        # fairseq has post_extract_proj exactly when the widths differ
+        "feature_projection": (
+            cfg.feature_projection == (fe.dim != tr.dim),
+            f"conv width != transformer width ({fe.dim != tr.dim})",
+        ),
+        "quantizer": (
+            (cfg.quantizer is None) == (cfg.pretraining is None),
+            "set together with pretraining",
+        ),
+    }
+    for name, (ok, only) in fixed.items():
+        if not ok:
+            raise Wav2Vec2Error(f"fairseq cannot express config {name} (fairseq has only {only})")
+    q, pre = cfg.quantizer, cfg.pretraining
+    model: dict[str, Any] = {
+        "extractor_mode": "default" if fe.norm == "group" else "layer_norm",
+        "conv_feature_layers": repr([tuple(layer) for layer in fe.conv_layers]),
+        "conv_bias": fe.conv_bias,
+        "feature_grad_mult": fe.grad_scale,
+        "encoder_layers": tr.layers,
+        "encoder_embed_dim": tr.dim,
+        "encoder_ffn_embed_dim": tr.ffn_dim,
+        "encoder_attention_heads": tr.heads,
+        "layer_norm_first": tr.layer_norm_first,
+        "conv_pos": tr.pos_conv_kernel,
+        "conv_pos_groups": tr.pos_conv_groups,
+        "dropout": tr.dropout,
+        "attention_dropout": tr.attention_dropout,
+        "activation_dropout": tr.activation_dropout,
+        "encoder_layerdrop": tr.layerdrop,
+        "dropout_input": cfg.dropout_input,
+        "dropout_features": pre.dropout_features if pre is not None else 0.0,
+        "final_dim": pre.final_dim if pre is not None else 0,
+        "quantize_targets": q is not None,
+        "mask_prob": mk.time_prob,
+        "mask_length": mk.time_length,
+        "no_mask_overlap": mk.time_no_overlap,
+        "mask_min_space": mk.time_min_space,
+        "require_same_masks": mk.require_same_masks,
+        "mask_channel_prob": mk.channel_prob,
+        "mask_channel_length": mk.channel_length,
+        "no_mask_channel_overlap": mk.channel_no_overlap,
+        "mask_channel_min_space": mk.channel_min_space,
+    }
+    criterion = None
+    if q is not None and pre is not None:
+        model.update(
+            latent_vars=q.entries,
+            latent_groups=q.groups,
+            latent_dim=q.codevector_dim,
+            latent_temp=(q.temperature_start, q.temperature_end, q.temperature_decay),
+            logit_temp=pre.logit_temp,
+            num_negatives=pre.num_negatives,
+        )
+        criterion = {"loss_weights": [pre.diversity_weight, pre.feature_penalty_weight]}
+    task = {"normalize": cfg.normalize_waveform, "sample_rate": cfg.sample_rate}
+    pretraining = FairseqOptions(PRETRAINING, model, task, criterion)
+    if cfg.vocab_size is None:
+        return pretraining, None
+    if q is not None:
+        raise Wav2Vec2Error(
+            "fairseq cannot express config quantizer with vocab_size (a CTC model has no "
+            "pretraining heads)"
+        )
+    # Wav2VecEncoder builds the pretrained model with these in place of its own options.
+    fine = {key: model[model_key] for key, model_key in CTC_OVERRIDES if model_key in model}
+    fine.update(
+        apply_mask=mk.time_prob > 0 or mk.channel_prob > 0,
+        final_dropout=cfg.final_dropout,
+        normalize=cfg.normalize_waveform,
+    )
+    return pretraining, FairseqOptions(CTC, fine, task, None)
+
+
 # -- weights ---------------------------------------------------------------------------------
 
 
