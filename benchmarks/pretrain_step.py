@@ -1,21 +1,28 @@
-"""Pretraining step time and peak memory: ours against transformers' Wav2Vec2ForPreTraining.
+"""Pretraining step time and peak memory: ours against transformers' Wav2Vec2ForPreTraining
+and, with ``--fairseq-python``, fairseq's Wav2Vec2Model and wav2vec criterion.
 
-Both sides get the same architecture (our preset, LayerDrop 0, the preset's dropouts), the
+Every side gets the same architecture (our preset, LayerDrop 0, the preset's dropouts), the
 same weights (transformers' random init, saved with ``save_pretrained`` and read back into
-ours with ``read_hf_dir``), the same waveforms, the same time mask and the same distractor
-indices. A step is forward + backward + AdamW step in train mode.
+ours with ``read_hf_dir``; renamed onto fairseq's model by the fairseq reader's table), the
+same waveforms, the same time mask and the same distractor indices. A step is forward +
+backward + AdamW step in train mode. Before timing, each peer's eval-mode loss of the batch
+is checked against ours.
 
 Each implementation runs in its own fresh subprocess, so that its peak RSS is its own, and
-the subprocesses alternate (ours, theirs, ours, theirs, ...) so that a slow spell of the
-host hits both. Both run under the same allocator (tcmalloc when it is installed).
+the subprocesses alternate (ours, transformers, fairseq, then the reverse, ...) so that a
+slow spell of the host hits all. All run under the same allocator (tcmalloc when it is
+installed). fairseq runs under the interpreter of its own venv (``make peers``;
+benchmarks/fairseq_side.py).
 
     .venv/bin/python benchmarks/pretrain_step.py --preset small
-    .venv/bin/python benchmarks/pretrain_step.py --preset base --batch 4x5 --steps 3 --repeats 3
+    .venv/bin/python benchmarks/pretrain_step.py --preset base --batch 4x5 --steps 3 --repeats 3 \
+        --fairseq-python .peers-venv/bin/python
 
 Writes a JSON result (default ``benchmarks/results/pretrain_step_<preset>.json``) and prints
-a Markdown table. ``ratio`` is transformers' median step time over ours: > 1 means we are
-faster. ``--profile`` adds one profiled step per implementation (not timed) and prints the
-operators that take the most CPU time.
+a Markdown table. A ratio is a peer's median step time over ours: > 1 means we are faster;
+"the faster peer" is the peer with the lower median step time. ``--profile`` adds one
+profiled step per implementation (not timed) and prints the operators that take the most CPU
+time.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -51,7 +59,13 @@ from sidebyside import (  # noqa: E402
     timed,
 )
 
-IMPLS = ("ours", "transformers")
+PEERS = ("transformers", "fairseq")
+ALL_IMPLS = ("ours", *PEERS)
+
+
+def impls_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The sides this run compares: ours, transformers and, when its venv is given, fairseq."""
+    return ("ours", "transformers", *(("fairseq",) if args.fairseq_python else ()))
 
 
 # -- the shared setup (parent process) -------------------------------------------------------
@@ -65,15 +79,43 @@ def benchmark_config(preset: str):
 
 
 def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Write transformers' weights and the batch (waveforms, mask, negatives) to ``workdir``,
-    check that both implementations compute the same loss on them, and describe the setup."""
-    if args.task == "finetune":
-        return prepare_finetune(args, workdir)
+    """Write the weights and the batch to ``workdir``, check that every implementation
+    computes the same eval-mode loss on them, and describe the setup."""
+    task = prepare_finetune if args.task == "finetune" else prepare_pretrain
+    setup, cfg, ours = task(args, workdir)
+    if args.fairseq_python:
+        check_fairseq(args, workdir, setup, cfg, ours)
+    return setup
+
+
+def check_fairseq(args: argparse.Namespace, workdir: Path, setup: dict[str, Any], cfg, ours):
+    """fairseq's options and our weights for its parity child, which renames the weights
+    onto fairseq's model (saved for the timing children) and computes its eval-mode loss;
+    its results go into ``setup``."""
+    import fairseq_side
+
+    fairseq_side.write_inputs(workdir, cfg, ours.state_dict())
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [args.fairseq_python, str(Path(fairseq_side.__file__)), "parity", str(workdir)]
+    got = run_child(cmd, args.allocator, "fairseq parity", env=fairseq_side.child_env(repo))
+    setup["parameters"]["fairseq"] = got["parameters"]
+    setup["fairseq"] = {"fairseq": got["fairseq"], "torch": got["torch"]}
+    for key, value in got.items():
+        if key.startswith("eval_"):
+            entry = setup.setdefault(key, {"ours": None, "abs_diff": {}})
+            entry["fairseq"] = value
+            if entry["ours"] is not None:
+                entry["abs_diff"]["fairseq"] = abs(value - entry["ours"])
+
+
+def prepare_pretrain(args: argparse.Namespace, workdir: Path):
+    """Transformers' weights and the batch (waveforms, mask, negatives); the eval-mode
+    losses of ours and transformers. Returns (setup, our config, our model)."""
     import transformers
 
     from wav2vec2.interop.huggingface import config_to_hf
     from wav2vec2.loading import load_model
-    from wav2vec2.losses import contrastive_loss
+    from wav2vec2.losses import contrastive_loss, pretraining_loss
     from wav2vec2.models.masking import sample_masks
     from wav2vec2.models.negatives import sample_negatives, to_flat_time_indices
 
@@ -112,7 +154,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         out = ours.eval().pretrain(waveforms, None, mask_time=mask, negatives=negatives)
     ours_loss = float(contrastive_loss(out.logits))
     parity = abs(float(ref.contrastive_loss) - ours_loss)
-    return {
+    setup = {
         "preset": args.preset,
         "config": cfg.to_dict(),
         "batch": {"utterances": batch, "seconds": seconds, "samples": samples, "frames": frames},
@@ -125,9 +167,16 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "eval_contrastive_loss": {
             "ours": ours_loss,
             "transformers": float(ref.contrastive_loss),
-            "abs_diff": parity,
+            "abs_diff": {"transformers": parity},
+        },
+        # contrastive + weighted diversity and feature penalty, as fairseq's criterion sums
+        # them (transformers has no feature penalty: not compared with it)
+        "eval_total_loss": {
+            "ours": float(pretraining_loss(out, cfg.pretraining).total),
+            "abs_diff": {},
         },
     }
+    return setup, cfg, ours
 
 
 # -- one implementation, timed (child process) -----------------------------------------------
@@ -149,9 +198,10 @@ def finetune_config(preset: str):
     )  # fmt: skip
 
 
-def prepare_finetune(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def prepare_finetune(args: argparse.Namespace, workdir: Path):
     """transformers' Wav2Vec2ForCTC weights, the waveforms and random letter labels (about
-    one per 4 frames); both sides' CTC loss (sum, blank 0) on them in eval mode."""
+    one per 4 frames); both sides' CTC loss (sum, blank 0) on them in eval mode. Returns
+    (setup, our config, our model)."""
     import transformers
 
     from wav2vec2.interop.huggingface import config_to_hf
@@ -173,7 +223,7 @@ def prepare_finetune(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     with torch.no_grad():
         ref = float(hf.eval()(waveforms, labels=labels).loss)
         mine = float(ctc_loss_of(ours.eval().ctc(waveforms).logits, labels))
-    return {
+    setup = {
         "task": "finetune",
         "preset": args.preset,
         "config": cfg.to_dict(),
@@ -183,8 +233,13 @@ def prepare_finetune(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "ours": sum(p.numel() for p in ours.parameters()),
             "transformers": sum(p.numel() for p in hf.parameters()),
         },
-        "eval_ctc_loss": {"ours": mine, "transformers": ref, "abs_diff": abs(mine - ref)},
+        "eval_ctc_loss": {
+            "ours": mine,
+            "transformers": ref,
+            "abs_diff": {"transformers": abs(mine - ref)},
+        },
     }
+    return setup, cfg, ours
 
 
 def ctc_loss_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -239,6 +294,10 @@ def build(
     feature_cache: bool = False,
 ):
     """The model and a closure computing the training loss of the fixed batch."""
+    if impl == "fairseq":  # in fairseq's venv
+        import fairseq_side
+
+        return fairseq_side.build(workdir, batch, task, ctc_loss_of)
     if task == "finetune":
         return build_finetune(impl, workdir, batch, feature_cache)
     if impl == "ours":
@@ -332,8 +391,9 @@ def profile_step(step, rows: int) -> str:
 
 
 def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    python = args.fairseq_python if impl == "fairseq" else sys.executable
     cmd = [
-        sys.executable, __file__, "--worker", impl, "--workdir", str(workdir),
+        python, __file__, "--worker", impl, "--workdir", str(workdir),
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed),
         "--threads", str(args.threads), "--task", args.task,
     ]  # fmt: skip
@@ -346,11 +406,11 @@ def run_worker(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
     return run_child(cmd, args.allocator, f"{impl} worker")
 
 
-def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], impls: tuple[str, ...]) -> dict[str, Any]:
     flag_noisy(runs)
-    chosen, over = clean_runs(runs, IMPLS)
+    chosen, over = clean_runs(runs, impls)
     out: dict[str, Any] = {"medians_over": over}
-    for impl in IMPLS:
+    for impl in impls:
         mine = [r for r in chosen if r["impl"] == impl]
         steps = [s for r in mine for s in r["step_s"]]
         every = [r for r in runs if r["impl"] == impl]
@@ -365,25 +425,31 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "setup_rss_mib": max(r["setup_rss_mib"] for r in every),
             "median_cpu_per_wall": statistics.median(r["cpu_per_wall"] for r in every),
         }
-    out["ratio_theirs_over_ours"] = (
-        out["transformers"]["median_step_s"] / out["ours"]["median_step_s"]
-    )
-    # The fastest step is the one least disturbed by other processes on a shared host.
-    out["min_ratio_theirs_over_ours"] = (
-        out["transformers"]["min_step_s"] / out["ours"]["min_step_s"]
-    )
-    out["cpu_ratio_theirs_over_ours"] = (
-        out["transformers"]["median_cpu_step_s"] / out["ours"]["median_cpu_step_s"]
-    )
-    out["paired_ratios"] = paired_ratios(runs, "ours", "transformers", "step_s")
-    out["peak_rss_ratio_theirs_over_ours"] = (
-        out["transformers"]["peak_rss_mib"] / out["ours"]["peak_rss_mib"]
+    ours, peers = out["ours"], impls[1:]
+    # Per peer: its time over ours (> 1: we are faster), our peak RSS over its.
+    out["versus"] = {
+        peer: {
+            "ratio": out[peer]["median_step_s"] / ours["median_step_s"],
+            # The fastest step is the one least disturbed by other processes on a shared host.
+            "min_ratio": out[peer]["min_step_s"] / ours["min_step_s"],
+            "cpu_ratio": out[peer]["median_cpu_step_s"] / ours["median_cpu_step_s"],
+            "paired_ratios": paired_ratios(runs, "ours", peer, "step_s"),
+            "peak_rss_ours_over_theirs": ours["peak_rss_mib"] / out[peer]["peak_rss_mib"],
+        }
+        for peer in peers
+    }
+    # Issue 18's targets are against the faster peer (step rate) and its peak memory; the
+    # lower of the peers' peaks is given too.
+    out["faster_peer"] = min(peers, key=lambda p: out[p]["median_step_s"])
+    out["peak_rss_ours_over_lowest_peer"] = ours["peak_rss_mib"] / min(
+        out[p]["peak_rss_mib"] for p in peers
     )
     return out
 
 
 def markdown(result: dict[str, Any]) -> str:
     s, b = result["summary"], result["setup"]["batch"]
+    impls = tuple(result["settings"]["implementations"])
     what = (
         f"{result['setup']['masked_steps']} masked"
         if "masked_steps" in result["setup"]
@@ -408,7 +474,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| peak RSS, training (MiB) | RSS after setup (MiB) | CPU/wall |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for impl in IMPLS:
+    for impl in impls:
         r = s[impl]
         lines.append(
             f"| {impl} | {r['median_step_s']:.3f} | {r['min_step_s']:.3f} "
@@ -416,14 +482,26 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['peak_rss_mib']:.0f} | {r['setup_rss_mib']:.0f} "
             f"| {r['median_cpu_per_wall']:.2f} |"
         )
-    # A star marks a repeat where either run was flagged as noisy.
-    paired = ", ".join(f"{x['ratio']:.2f}{'*' if x['noisy'] else ''}" for x in s["paired_ratios"])
+    lines.append("")
+    for peer, v in s["versus"].items():
+        # A star marks a repeat where either run was flagged as noisy.
+        paired = ", ".join(
+            f"{x['ratio']:.2f}{'*' if x['noisy'] else ''}" for x in v["paired_ratios"]
+        )
+        lines.append(
+            f"- Step time {peer} / ours: **{v['ratio']:.2f}** (per repeat: {paired}); "
+            f"fastest step: {v['min_ratio']:.2f}; CPU time: {v['cpu_ratio']:.2f}; "
+            f"peak RSS ours / {peer}: {v['peak_rss_ours_over_theirs']:.2f}."
+        )
+    if len(s["versus"]) > 1:
+        fast = s["faster_peer"]
+        lines.append(
+            f"- Against the faster peer ({fast}): step rate ratio "
+            f"**{s['versus'][fast]['ratio']:.2f}** (issue 18: >= 1.5), peak RSS ours / "
+            f"{fast}: **{s['versus'][fast]['peak_rss_ours_over_theirs']:.2f}**, ours / the "
+            f"lowest peer peak: {s['peak_rss_ours_over_lowest_peer']:.2f} (issue 18: <= 0.7)."
+        )
     lines += [
-        "",
-        f"Step time ratio transformers / ours: **{s['ratio_theirs_over_ours']:.2f}** "
-        f"(per repeat: {paired}); fastest-step ratio: {s['min_ratio_theirs_over_ours']:.2f}; "
-        f"CPU-time ratio: {s['cpu_ratio_theirs_over_ours']:.2f}; "
-        f"peak RSS ratio: {s['peak_rss_ratio_theirs_over_ours']:.2f}.",
         "",
         "| repeat | implementation | median step (s) | CPU/wall | probe (GFLOP/s) | noisy |",
         "|---|---|---|---|---|---|",
@@ -440,7 +518,6 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{r['first_nonfinite_step']} (0-based, warmup included); later steps ran on "
                 "NaN weights."
             )
-            break
     return "\n".join(lines)
 
 
@@ -476,7 +553,13 @@ def main(task: str = "pretrain") -> None:
     p.add_argument("--out", type=Path, help="JSON result (default benchmarks/results/...)")
     p.add_argument("--profile", action="store_true", help="print a profiled step of each")
     p.add_argument("--profile-rows", type=int, default=25)
-    p.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--fairseq-python",
+        metavar="PATH",
+        help="the python of a venv with fairseq (scripts/install-peers.sh, `make peers`): "
+        "adds fairseq as a third side",
+    )
+    p.add_argument("--worker", choices=ALL_IMPLS, help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.feature_cache and args.task != "finetune":
@@ -484,6 +567,9 @@ def main(task: str = "pretrain") -> None:
     if args.worker:
         worker(args)
         return
+    if args.fairseq_python and not os.access(args.fairseq_python, os.X_OK):
+        p.error(f"--fairseq-python {args.fairseq_python}: not an executable (make peers?)")
+    impls = impls_of(args)
 
     args.allocator = resolve_allocator(args.allocator)
     if args.threads:
@@ -495,14 +581,15 @@ def main(task: str = "pretrain") -> None:
         workdir = Path(tmp)
         setup = prepare(args, workdir)
         kind = "ctc" if args.task == "finetune" else "contrastive"
+        losses = setup[f"eval_{kind}_loss"]
         print(
             f"setup: {setup['parameters']['ours'] / 1e6:.2f}M parameters, eval {kind} "
-            f"loss ours {setup[f'eval_{kind}_loss']['ours']:.4f} vs transformers "
-            f"{setup[f'eval_{kind}_loss']['transformers']:.4f}",
+            f"loss ours {losses['ours']:.4f} vs "
+            + ", ".join(f"{peer} {losses[peer]:.4f}" for peer in impls[1:]),
             file=sys.stderr,
         )
         runs = []
-        for rep, impl in alternation(IMPLS, args.repeats):
+        for rep, impl in alternation(impls, args.repeats):
             probe = matmul_probe()
             r = run_worker(impl, args, workdir)
             r.update(repeat=rep, probe_gflops=probe)
@@ -527,6 +614,8 @@ def main(task: str = "pretrain") -> None:
             "attn_implementation": next(
                 (r["attn_implementation"] for r in runs if "attn_implementation" in r), None
             ),
+            # fairseq's venv: its fairseq and torch versions
+            **({"fairseq_venv": setup["fairseq"]} if "fairseq" in setup else {}),
         },
         "settings": {
             # Ours only: the frozen encoder's output reused (fine-tuning's epoch 2 onwards).
@@ -535,9 +624,10 @@ def main(task: str = "pretrain") -> None:
             "warmup": args.warmup,
             "repeats": args.repeats,
             "seed": args.seed,
+            "implementations": list(impls),
         },
         "runs": runs,
-        "summary": summarize(runs),
+        "summary": summarize(runs, impls),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
