@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps lm-tools demo test lint clean
+.PHONY: setup system-deps lm-tools peers demo test lint clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,13 @@ system-deps:
 # KenLM's lmplz/build_binary into the venv: `wav2vec2 lm build` (n-gram LMs for beam search).
 lm-tools: system-deps setup
 	bash scripts/build-kenlm.sh $(VENV)
+
+# fairseq in a venv of its own, for the third side of the training-step benchmarks
+# (benchmarks/pretrain_step.py --fairseq-python $(PEERS_VENV)/bin/python). Not part of setup,
+# test or CI: about 3 minutes of C++ and Cython build.
+PEERS_VENV ?= .peers-venv
+peers:
+	bash scripts/install-peers.sh $(PEERS_VENV)
 
 demo: system-deps setup lm-tools
 	$(VENV)/bin/wav2vec2 demo

@@ -13,25 +13,27 @@
 # pip from pulling torchaudio (a CUDA build here, which fails to import).
 set -euo pipefail
 VENV=${1:-.peers-venv}
-FAIRSEQ=fairseq-fixed==0.12.3.1
+FAIRSEQ_VERSION=0.12.3.1
+FAIRSEQ=fairseq-fixed==$FAIRSEQ_VERSION
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CONSTRAINTS="$ROOT/constraints.txt"  # torch==2.13.0 among others
+# torch==2.13.0 (the project's pins), and the versions of everything else measured here
+PINS=(-c "$ROOT/constraints.txt" -c "$ROOT/scripts/peers-constraints.txt")
 PY="$VENV/bin/python"
 
-if [ -x "$PY" ] && "$PY" -c "import fairseq, safetensors, soxr" 2>/dev/null \
-    && "$PY" -m pip show -q "${FAIRSEQ%%==*}" 2>/dev/null | grep -qx "Version: ${FAIRSEQ##*==}"; then
+if [ -x "$PY" ] && "$PY" -c "import importlib.metadata as m, hydra, safetensors, soxr
+assert m.version('fairseq-fixed') == '$FAIRSEQ_VERSION'" 2>/dev/null; then
     exit 0
 fi
 test -x "$PY" || python3.11 -m venv "$VENV"
 "$PY" -m pip install -q --upgrade pip
 # Build requirements first: fairseq's setup.py compiles Cython and C++ extensions against them.
-"$PY" -m pip install -q -c "$CONSTRAINTS" torch==2.13.0 numpy cython setuptools wheel
+"$PY" -m pip install -q "${PINS[@]}" torch==2.13.0 numpy cython setuptools wheel
 # fairseq's runtime dependencies without torchaudio; safetensors and soxr are for the
 # benchmark's fairseq worker, which renames weights with this project's
 # wav2vec2.interop.fairseq (its imports need them).
-"$PY" -m pip install -q -c "$CONSTRAINTS" cffi hydra-core==1.3.2 omegaconf==2.3.0 regex \
-    "sacrebleu>=1.4.12" tqdm bitarray scikit-learn packaging soundfile safetensors soxr
+"$PY" -m pip install -q "${PINS[@]}" cffi hydra-core omegaconf regex sacrebleu tqdm bitarray \
+    scikit-learn packaging soundfile safetensors soxr
 echo "install-peers: building $FAIRSEQ into $VENV (about 3 minutes of CPU)"
-MAX_JOBS=2 nice -n 19 "$PY" -m pip install -q --no-build-isolation --no-deps \
-    -c "$CONSTRAINTS" "$FAIRSEQ"
+MAX_JOBS=2 nice -n 19 "$PY" -m pip install -q --no-build-isolation --no-deps "${PINS[@]}" \
+    "$FAIRSEQ"
 "$PY" -c "import fairseq; print('install-peers: fairseq', fairseq.__version__, 'in $VENV')"
