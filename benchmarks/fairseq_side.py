@@ -26,6 +26,7 @@ shared time mask as ``mask_indices`` and the shared distractors through the inst
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -157,7 +158,12 @@ def build(workdir: Path, batch: dict[str, torch.Tensor], task: str, ctc_loss):
     if (opts["finetuning"] is not None) != (task == "finetune"):
         raise SystemExit(f"{workdir / OPTIONS} was not written for task {task}")
     model = build_model(opts)
-    model.load_state_dict(torch.load(workdir / FAIRSEQ_STATE), strict=True)
+    # Memory-mapped, so that no second copy of the weights stays with the allocator (as
+    # tcmalloc would keep it): the peak then counts the model, not the loading.
+    state = torch.load(workdir / FAIRSEQ_STATE, mmap=True)
+    model.load_state_dict(state, strict=True)
+    del state
+    gc.collect()  # unmaps the file now
     step = loss_closure(model, batch, opts, ctc_loss)
 
     return model, lambda: step()[0], {"fairseq": fairseq.__version__}

@@ -1,10 +1,12 @@
-"""Fine-tuning step time and peak memory: ours against transformers' Wav2Vec2ForCTC.
+"""Fine-tuning step time and peak memory: ours against transformers' Wav2Vec2ForCTC and,
+with ``--fairseq-python``, fairseq's Wav2VecCtc.
 
 The same script as ``pretrain_step.py --task finetune`` (see its docstring and
 docs/benchmarks.md for the method): forward + CTC loss + backward + AdamW in train mode, the
-feature encoder frozen on both sides, SpecAugment masks and LayerDrop off.
+feature encoder frozen on every side, SpecAugment masks and LayerDrop off.
 
-    .venv/bin/python benchmarks/finetune_step.py --preset base --batch 4x5 --warmup 1 --steps 3
+    .venv/bin/python benchmarks/finetune_step.py --preset base --batch 4x5 --warmup 1 --steps 3 \
+        --fairseq-python .peers-venv/bin/python
 
 ``--feature-cache`` (ours only, labelled so in the table and the JSON's
 ``settings.ours_feature_cache``): the frozen feature encoder's output comes from the
