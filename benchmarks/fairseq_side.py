@@ -225,4 +225,8 @@ if __name__ == "__main__":
     mode, workdir = sys.argv[1:]
     if mode != "parity":
         raise SystemExit(f"unknown mode {mode!r}")
+    try:
+        import fairseq  # noqa: F401
+    except ImportError:
+        raise SystemExit(f"{sys.executable} has no fairseq: make peers") from None
     print("RESULT " + json.dumps(parity(Path(workdir))))

@@ -567,8 +567,10 @@ def main(task: str = "pretrain") -> None:
     if args.worker:
         worker(args)
         return
-    if args.fairseq_python and not os.access(args.fairseq_python, os.X_OK):
-        p.error(f"--fairseq-python {args.fairseq_python}: not an executable (make peers?)")
+    if args.fairseq_python:
+        exe = Path(args.fairseq_python)
+        if not (exe.is_file() and os.access(exe, os.X_OK)):
+            p.error(f"--fairseq-python {exe}: not an executable (make peers?)")
     impls = impls_of(args)
 
     args.allocator = resolve_allocator(args.allocator)
