@@ -165,7 +165,6 @@ def build(workdir: Path, batch: dict[str, torch.Tensor], task: str, ctc_loss):
     del state
     gc.collect()  # unmaps the file now
     step = loss_closure(model, batch, opts, ctc_loss)
-
     return model, lambda: step()[0], {"fairseq": fairseq.__version__}
 
 
