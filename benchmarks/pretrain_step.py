@@ -465,8 +465,8 @@ def markdown(result: dict[str, Any]) -> str:
     if result["settings"].get("ours_feature_cache"):
         lines += [
             "**Ours with the feature cache** (`--feature-cache`): its frozen feature encoder's "
-            "output is reused, the steady state of fine-tuning's epoch 2 onwards; transformers "
-            "runs its encoder every step. Not a like-for-like step.",
+            "output is reused, the steady state of fine-tuning's epoch 2 onwards; the peers "
+            "run their encoders every step. Not a like-for-like step.",
             "",
         ]
     lines += [
@@ -541,7 +541,7 @@ def main(task: str = "pretrain") -> None:
         action="store_true",
         help="finetune, ours only: the frozen feature encoder's output reused from the "
         "trainer's feature cache, the steady state of epoch 2 and later (not a like-for-like "
-        "comparison: transformers has no such cache)",
+        "comparison: the peers have no such cache)",
     )
     p.add_argument("--batch", type=parse_batch, default=(4, 5.0), help="utterances x seconds")
     p.add_argument("--steps", type=int, default=5, help="timed steps per subprocess")
