@@ -34,6 +34,9 @@ def test_paper_geometry():
     assert LARGE_LV60K.transformer.layer_norm_first and LARGE_LV60K.feature_encoder.norm == "layer"
     assert LARGE_LV60K.quantizer.temperature_end == 0.1 and BASE.quantizer.temperature_end == 0.5
     assert not LARGE.transformer.layer_norm_first and LARGE.feature_encoder.norm == "group"
+    # feature_grad_mult of fairseq's recipes: base_librispeech and large 0.1, librivox 1.0
+    assert BASE.feature_encoder.grad_scale == LARGE.feature_encoder.grad_scale == 0.1
+    assert LARGE_LV60K.feature_encoder.grad_scale == 1.0
 
 
 def test_parameter_counts():

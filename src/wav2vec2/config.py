@@ -231,8 +231,10 @@ class Wav2Vec2Config:
 
 # -- presets -------------------------------------------------------------------------------
 
-# BASE (paper Table 1 / fairseq wav2vec2_base_librispeech.yaml): 95M parameters.
-BASE = Wav2Vec2Config()
+# BASE (paper Table 1 / fairseq wav2vec2_base_librispeech.yaml): 95M parameters. The
+# feature encoder's gradients are scaled by 0.1 (paper sec. 4.2; the yaml's
+# feature_grad_mult: 0.1), not by the 1.0 of fairseq's dataclass default.
+BASE = Wav2Vec2Config(feature_encoder=FeatureEncoderConfig(grad_scale=0.1))
 
 # LARGE trained on LS-960: group-norm encoder and post-LN like BASE, but 24 x 1024 blocks,
 # final_dim 768, LayerDrop 0.2 (paper sec. 4.2) and temperature floor 0.1.
