@@ -303,6 +303,25 @@ def test_live_stream_refusals(client):
     assert client.get("/health").json()["streams"] == 0
 
 
+def test_live_streams_beyond_the_limit_get_503_and_a_freed_slot_is_reused(engine, wave):
+    app = create_app(engine, ServiceConfig(max_streams=2))
+    with TestClient(app) as c:
+        with c.websocket_connect("/v1/listen"), c.websocket_connect("/v1/listen"):
+            assert c.get("/health").json()["streams"] == 2
+            with pytest.raises(WebSocketDenialResponse) as denied:
+                with c.websocket_connect("/v1/listen"):
+                    pass
+            assert denied.value.status_code == 503
+            assert "2 live streams run already" in denied.value.json()["error"]["message"]
+        assert c.get("/health").json()["streams"] == 0
+        with c.websocket_connect("/v1/listen") as ws:  # the slots came back
+            ws.send_bytes((wave[:16000] * 32767).astype("<i2").tobytes())
+            ws.send_json({"type": "stop"})
+            while (message := ws.receive_json())["type"] == "partial":
+                pass
+            assert message["type"] == "final"
+
+
 def test_with_an_lm_the_service_decodes_by_beam_search(wave, tmp_path_factory):
     from lm_support import TEXT, build_lm
     from wav2vec2 import Wav2Vec2Inference
