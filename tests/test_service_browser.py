@@ -125,3 +125,34 @@ def test_the_page_transcribes_a_file_and_live_from_the_microphone(tmp_path):
         finally:
             driver.quit()
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_with_an_api_key_the_page_asks_for_it_and_then_transcribes(tmp_path):
+    """A service started with --api-key: the page shows its key box when the API answers
+    401, refuses the upload with that error, and once the key is typed in transcribes the
+    same file (the key goes in the Authorization header)."""
+    from wav2vec2.service import ServiceConfig
+
+    engine = demo_engine()
+    path = tmp_path / "speech.wav"
+    path.write_bytes(wav_bytes(speech(2)[: 3 * 16000]))
+    (expected,) = engine.transcribe([path])
+    with running_server(engine, ServiceConfig(api_key="s3cret-key")) as url:
+        driver = chromium(tmp_path, path)
+        try:
+            driver.get(url)
+            wait_for(driver, "!document.getElementById('key-box').hidden", 20)
+            driver.find_element("id", "file").send_keys(str(path))
+            status = "document.getElementById('status').textContent"
+            wait_for(driver, f"{status}.startsWith('Error 401')")
+            assert driver.execute_script(f"return {WORDS}") == []
+            box = driver.find_element("id", "key")
+            box.send_keys("s3cret-key")
+            driver.execute_script("arguments[0].dispatchEvent(new Event('change'))", box)
+            driver.execute_script("document.getElementById('file').value = ''")
+            driver.find_element("id", "file").send_keys(str(path))
+            wait_for(driver, f"{WORDS}.length && !document.querySelector('#transcript.partial')")
+            assert driver.execute_script(f"return {WORDS}") == expected.text.split()
+        finally:
+            driver.quit()
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
