@@ -178,7 +178,9 @@ def worker(args: argparse.Namespace) -> None:
     cuda = device.type == "cuda"
     if args.worker == "transformers":
         waves = [w.to(device) for w in waves]
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
+        from wav2vec2.inference import PRECISIONS
+
+        dtype = PRECISIONS[args.precision]
 
         def run() -> None:
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

@@ -37,6 +37,14 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 Audio = str | Path | np.ndarray
 
 
+def check_precision(precision: str, onnx: bool) -> None:
+    """A known precision, and fp32 for the ONNX backends (their int8 is ``--fast``)."""
+    if precision not in PRECISIONS:
+        raise Wav2Vec2Error(f"precision must be one of {', '.join(PRECISIONS)}, not {precision}")
+    if onnx and precision != "fp32":
+        raise Wav2Vec2Error(f"the ONNX backend runs in fp32 or int8, not {precision}")
+
+
 @dataclass(frozen=True)
 class Emission:
     source: str  # as in Transcript
@@ -96,12 +104,7 @@ class Wav2Vec2Inference:
         ``precision``: "fp32", or "bf16"/"fp16" to run the model under autocast (the GPU
         path: on a CPU without AMX both are slower than fp32). The logits come back float32.
         """
-        if precision not in PRECISIONS:
-            raise Wav2Vec2Error(
-                f"precision must be one of {', '.join(PRECISIONS)}, not {precision}"
-            )
-        if isinstance(model, OnnxCTCModel) and precision != "fp32":
-            raise Wav2Vec2Error(f"the ONNX backend runs in fp32 or int8, not {precision}")
+        check_precision(precision, onnx=isinstance(model, OnnxCTCModel))
         if isinstance(model, OnnxCTCModel):
             if torch.device(device).type != "cpu":
                 raise Wav2Vec2Error(f"the ONNX backend runs on the CPU, not on {device}")
@@ -137,8 +140,7 @@ class Wav2Vec2Inference:
         "onnx" or "onnx-int8" (:mod:`wav2vec2.onnx_backend`); None runs an ``.onnx`` file with
         ONNX Runtime and anything else with PyTorch."""
         if backend in ("onnx", "onnx-int8") or (backend is None and is_onnx(source)):
-            if kw.get("precision", "fp32") != "fp32":  # before an export, not after it
-                raise Wav2Vec2Error(f"the ONNX backend runs in fp32 or int8, not {kw['precision']}")
+            check_precision(kw.get("precision", "fp32"), onnx=True)  # before an export
             model, vocab = onnx_model(source, backend)
         elif is_onnx(source):
             raise Wav2Vec2Error("is an ONNX export: it runs with ONNX Runtime, not torch", source)
