@@ -11,6 +11,7 @@ intervals over utterances (``metrics.bootstrap_rates``). Each run's results go t
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -37,7 +38,8 @@ def evaluate_run(record: dict, corpus: Path, lm_dir: Path, run_dir: Path, grid) 
     if path.is_file():
         return json.loads(path.read_text())
     start = time.time()
-    engine = Wav2Vec2Inference.from_pretrained(record["model"])
+    # beam search is one core per utterance: decode on every core (the same transcripts)
+    engine = Wav2Vec2Inference.from_pretrained(record["model"], decode_workers=os.cpu_count() or 1)
     greedy = evaluate(engine, corpus, "test", run_dir / "eval" / "greedy", progress=False)
     base = BeamSearchConfig(beam=grid.tune_beam)
     best, points = tune_beam(engine, corpus, "dev", lm_dir, grid.lm_grid, base=base)

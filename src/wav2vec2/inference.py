@@ -8,6 +8,7 @@ batch -> model -> emissions -> decoder (or, for a known transcript, forced align
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from wav2vec2.onnx_backend import OnnxCTCModel, is_onnx, onnx_model
 from wav2vec2.timestamps import Segment, char_segments, word_segments
 from wav2vec2.tuned_weights import with_tuned_weights
 from wav2vec2.vocab import Vocabulary
+from wav2vec2.worker_pool import check_workers, ordered_map
 
 # The model's compute precision (``precision=``, ``--precision``): autocast's dtype.
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -86,6 +88,7 @@ class Wav2Vec2Inference:
         chunking: ChunkConfig | None = None,
         exact_batching: bool = True,
         precision: str = "fp32",
+        decode_workers: int = 1,
     ):
         """``vocab``: what the CTC head's outputs mean; needed to transcribe, not for
         features. ``source``: where the model came from, as reports name it.
@@ -103,6 +106,11 @@ class Wav2Vec2Inference:
 
         ``precision``: "fp32", or "bf16"/"fp16" to run the model under autocast (the GPU
         path: on a CPU without AMX both are slower than fp32). The logits come back float32.
+
+        ``decode_workers``: decode that many inputs at once in forked processes
+        (:mod:`wav2vec2.worker_pool`) while the model runs on the next ones. It pays for
+        beam search with an LM, whose word scores are Python and hold the GIL; the
+        transcripts are the same as with 1.
         """
         check_precision(precision, onnx=isinstance(model, OnnxCTCModel))
         if isinstance(model, OnnxCTCModel):
@@ -123,6 +131,7 @@ class Wav2Vec2Inference:
         self.chunking = chunking or ChunkConfig()
         self.source = source  # where the model came from, for reports
         self.precision = precision
+        self.decode_workers = check_workers(decode_workers)
 
     @classmethod
     def from_pretrained(
@@ -354,10 +363,9 @@ class Wav2Vec2Inference:
         """Transcripts one by one, in input order, as they are ready (the CLI prints each at
         once). An input that cannot be read gets a transcript whose ``error`` says why;
         ``decoder`` replaces the engine's own for this call (the model is not reloaded)."""
-        decoder = decoder or self.decoder
+        decode = functools.partial(self._decode_one, decoder=decoder or self.decoder)
         with self._bar(audios, progress) as bar:
-            for emission in self._emissions(audios, bar):
-                yield self._decode_one(emission, decoder)
+            yield from ordered_map(decode, self._emissions(audios, bar), self.decode_workers)
 
     def transcribe(
         self, audios: Sequence[Audio], progress: bool = False, decoder: Decoder | None = None
@@ -375,7 +383,9 @@ class Wav2Vec2Inference:
             return list(self._emissions(audios, bar))
 
     def decode_emissions(self, emissions: Sequence[Emission], decoder: Decoder) -> list[Transcript]:
-        return [self._decode_one(e, decoder) for e in emissions]
+        decode = functools.partial(self._decode_one, decoder=decoder)
+        workers = min(self.decode_workers, len(emissions)) or 1
+        return list(ordered_map(decode, emissions, workers))
 
     def _decode_one(self, emission: Emission, decoder: Decoder) -> Transcript:
         """Decode one input's emissions; its words and letters get times and confidences

@@ -22,8 +22,8 @@ BEAM_FLAGS = {"lm_weight": "--lm-weight", "word_score": "--word-score", **SEARCH
 
 
 def add_search_args(g) -> None:
-    """--beam, --beam-threshold, --lexicon-free. Defaults None: a flag given without --lm is
-    an error, not silently ignored."""
+    """--beam, --beam-threshold, --lexicon-free (defaults None: a flag given without --lm is
+    an error, not silently ignored) and --decode-workers."""
     d = BeamSearchConfig()
     g.add_argument("--beam", type=int, help=f"hypotheses kept per frame ({d.beam})")
     g.add_argument("--beam-threshold", type=float, help=f"({d.beam_threshold})")
@@ -33,6 +33,11 @@ def add_search_args(g) -> None:
         default=None,
         help="also words outside the lexicon (the LM scores them as unseen words)",
     )
+    g.add_argument(
+        "--decode-workers", type=int, default=1, metavar="N",
+        help="decode N inputs at once in worker processes while the model runs on the next "
+        "(beam search is one core per input; the same transcripts; default: %(default)s)",
+    )  # fmt: skip
 
 
 def add_decoding_args(p) -> None:

@@ -33,7 +33,7 @@ def run(args) -> int:
     )
     engine = Wav2Vec2Inference.from_pretrained(
         args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args),
-        backend=backend(args), precision=args.precision,
+        backend=backend(args), precision=args.precision, decode_workers=args.decode_workers,
     )  # fmt: skip
     result = evaluate(engine, args.data, args.split, out)
     skipped = f", {result.skipped} skipped (listed in the summary)" if result.skipped else ""

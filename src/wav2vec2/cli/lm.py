@@ -52,7 +52,9 @@ def _build(args) -> int:
 def _tune(args) -> int:
     grid = make_grid(args.grid, args.lm_weights, args.word_scores)
     base = search_config(args)
-    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, precision=args.precision)
+    engine = Wav2Vec2Inference.from_pretrained(
+        args.model, args.device, precision=args.precision, decode_workers=args.decode_workers
+    )
     best, scores = tune_beam(engine, args.data, args.split, args.lm, grid, base, record=True)
     print(f"{args.split} WER ({base.search} search, beam {base.beam}):")
     print("  lm_weight  word_score     WER")

@@ -70,7 +70,7 @@ def run(args) -> int:
     outputs, todo = plan_outputs(args.output_dir, inputs, lambda i: i, fmt)
     engine = Wav2Vec2Inference.from_pretrained(
         args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args),
-        backend=backend(args), precision=args.precision,
+        backend=backend(args), precision=args.precision, decode_workers=args.decode_workers,
     )  # fmt: skip
     chars = args.timestamps == "char"
     named = len(inputs) > 1
