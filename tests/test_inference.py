@@ -171,3 +171,39 @@ def test_evaluate_on_a_real_full_disk(engine, labeled, tmp_path):
         with pytest.raises(Wav2Vec2Error, match=f"{disk / 'eval'}.*{NO_SPACE}"):
             evaluate(engine, labeled, "test", disk / "eval", progress=False)
         assert snapshot(disk) == before
+
+
+def test_the_progress_bar_ends_at_the_audio_length_when_files_run_in_chunks(engine):
+    # Chunks run their context twice; the bar counts each sample of the input once.
+    import io
+
+    from tqdm import tqdm
+
+    from wav2vec2.chunking import ChunkConfig
+
+    before = engine.chunking
+    engine.chunking = ChunkConfig(1.0, 0.25)
+    rng = np.random.default_rng(1)
+    waves = [
+        (0.1 * rng.standard_normal(int(16_000 * s))).astype(np.float32) for s in (3.3, 0.7, 2.05)
+    ]
+    total = sum(len(w) for w in waves) / 16_000
+    try:
+        with tqdm(total=total, file=io.StringIO()) as bar:
+            assert len(list(engine._emissions(waves, bar))) == 3
+            assert bar.n == pytest.approx(total)
+    finally:
+        engine.chunking = before
+
+
+@pytest.mark.parametrize("seconds", [0.5, 3.3, 61.7])
+def test_each_sample_is_counted_once_over_a_files_chunks(seconds):
+    from wav2vec2.chunking import ChunkConfig, plan_chunks
+    from wav2vec2.config import preset
+    from wav2vec2.inference import _own_samples
+
+    encoder, n = preset("base").feature_encoder, int(16_000 * seconds)
+    chunks = plan_chunks(n, ChunkConfig(20.0, 2.0), encoder, 16_000)
+    own = _own_samples(chunks, n, encoder.stride)
+    assert sum(own) == n and all(0 < o <= c.end - c.start for o, c in zip(own, chunks))
+    assert (len(chunks) > 1) == (seconds > 24)

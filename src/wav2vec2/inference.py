@@ -309,10 +309,12 @@ class Wav2Vec2Inference:
         rate, stride = self.cfg.sample_rate, self.cfg.feature_encoder.stride
         for window in self._windows(audios):
             pieces: list[tuple[int, Chunk]] = []
+            done: list[int] = []  # samples of its input each piece accounts for on the bar
             for i, wave in window.items():
                 if not isinstance(wave, str):
                     chunks = plan_chunks(len(wave), self.chunking, self.cfg.feature_encoder, rate)
                     pieces += [(i, chunk) for chunk in chunks]
+                    done += _own_samples(chunks, len(wave), stride)
             outputs: dict[int, Tensor] = {}
             lengths = [chunk.end - chunk.start for _, chunk in pieces]
             streamed = any(isinstance(wave, AudioStream) for wave in window.values())
@@ -328,7 +330,10 @@ class Wav2Vec2Inference:
                 for row, k, frames in zip(out.logits, batch, out.frame_lengths.tolist()):
                     # a copy: a view would keep the whole padded batch alive with it
                     outputs[k] = row[: int(frames)].float().cpu().clone()
-                bar.update(sum(lengths[k] for k in batch) / rate)
+                seconds = sum(done[k] for k in batch) / rate
+                if bar.total is not None:  # float sums may pass the total by a rounding error
+                    seconds = min(seconds, bar.total - bar.n)
+                bar.update(seconds)
             mine: dict[int, list[int]] = {}  # input -> its pieces, in order
             for k, (i, _) in enumerate(pieces):
                 mine.setdefault(i, []).append(k)
@@ -430,6 +435,14 @@ def _samples(wave: np.ndarray | AudioStream, chunk: Chunk) -> np.ndarray:
     if isinstance(wave, AudioStream):
         return wave.read(chunk.start, chunk.end)
     return wave[chunk.start : chunk.end]
+
+
+def _own_samples(chunks: Sequence[Chunk], num_samples: int, stride: int) -> list[int]:
+    """The samples each chunk accounts for, adding up to the input's length: the frames it
+    keeps, the last one the rest (its context, which the next or last chunk runs again, is
+    not counted twice; the progress bar's total is the inputs' length)."""
+    own = [(c.keep_to - c.keep_from) * stride for c in chunks[:-1]]
+    return [*own, num_samples - sum(own)]
 
 
 def _duration(audio: Audio, sample_rate: int) -> float:
