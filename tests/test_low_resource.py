@@ -139,3 +139,35 @@ def test_codeword_letter_information_measures_dependence():
     info = information(CodeLetterCounts(np.kron(tied, np.ones((4, 1), int)), ("A", "B", "C"), 12))
     assert info.mutual_information > 1.0 > 10 * info.shuffled_mutual_information
     assert info.frames == 400 and info.codewords_used == 12
+
+
+def test_a_fresh_machine_resumes_from_the_carried_state(experiment, tmp_path):
+    from carry import DIGEST, check_corpus, save_carry
+
+    from wav2vec2.errors import Wav2Vec2Error
+
+    carry = tmp_path / "carry"
+    carried = {str(p) for p in save_carry(experiment.out, carry)}
+    assert {"plan.json", "pretrain/log.jsonl", "pretrain/checkpoints/best"} <= carried
+    assert [p for p in carried if p.startswith("pretrain/checkpoints/update_")]  # resume point
+    # a finished fine-tuning run carries its best model and its results, not its last state
+    assert "finetune/10m_probe/eval" in carried and "finetune/10m_probe/checkpoints/best" in carried
+    assert not [p for p in carried if p.startswith("finetune/") and "update_" in p]
+    assert not [p for p in carried if p.startswith(("corpus", "lm"))]  # rebuilt instead
+
+    # a fresh machine: an empty work folder elsewhere takes the carry, rebuilds the corpus
+    # and the LM, and every stage picks up the carried state: the same numbers come out
+    fresh = tmp_path / "work"
+    report = tmp_path / "report"
+    experiment.module.run(fresh, experiment.plan, experiment.grid, report, carry=carry)
+    before = json.loads((experiment.out / "report" / "results.json").read_text())
+    after = json.loads((report / "results.json").read_text())
+    assert {n: r["test"] for n, r in after["runs"].items()} == {
+        n: r["test"] for n, r in before["runs"].items()
+    }
+    assert after["codewords"] == before["codewords"]  # the same pretrained model
+    assert not (fresh / DIGEST).exists()  # checked against the rebuilt corpus, then dropped
+
+    (fresh / DIGEST).write_text("0" * 64 + "\n")  # a corpus that came out different
+    with pytest.raises(Wav2Vec2Error, match="differs from the carried one"):
+        check_corpus(fresh)

@@ -19,6 +19,7 @@ checkpoint kept as ``best``); the full dev split tunes the LM weights in stage 5
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -169,8 +170,13 @@ def run_config(
 
 
 def finished(run_dir: Path) -> dict | None:
+    """The run's finished.json, its model path made absolute (it is saved relative to the
+    run, so a work folder restored elsewhere from the carry still finds it)."""
     path = run_dir / FINISHED
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return {**record, "model": str(run_dir / record["model"])}
 
 
 def train_grid(
@@ -194,12 +200,13 @@ def train_grid(
                 "label": run.label,
                 "system": run.system,
                 "updates": result.update,
-                "model": str(best),
+                "model": os.path.relpath(best, run_dir),
                 "pretrained": None if run.system == "scratch" else str(pretrained_checkpoint),
                 "best_dev_wer": min((r["wer"] for r in valid), default=None),
                 "train_seconds": training_seconds(read_log(run_dir / LOG_FILE)),
             }
             write_text_atomic(run_dir / FINISHED, json.dumps(record, indent=2) + "\n")
+            record = finished(run_dir)
         print(f"{run.name}: dev WER {record['best_dev_wer']} ({record['model']})")
         done[run.name] = record
     return done

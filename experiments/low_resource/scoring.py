@@ -35,8 +35,8 @@ def _scored(result: EvalResult, grid) -> dict:
 def evaluate_run(record: dict, corpus: Path, lm_dir: Path, run_dir: Path, grid) -> dict:
     """Greedy and 4-gram results of one finished run (read back when already done)."""
     path = run_dir / "eval" / RESULTS
-    if path.is_file():
-        return json.loads(path.read_text())
+    if path.is_file():  # the model where it is now (a restored carry may have moved it)
+        return {**json.loads(path.read_text()), "model": record["model"]}
     start = time.time()
     # beam search is one core per utterance: decode on every core (the same transcripts)
     engine = Wav2Vec2Inference.from_pretrained(record["model"], decode_workers=os.cpu_count() or 1)
