@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -146,13 +147,20 @@ def test_a_fresh_machine_resumes_from_the_carried_state(experiment, tmp_path):
 
     from wav2vec2.errors import Wav2Vec2Error
 
+    # an unfinished run carries its newest checkpoint: the exact resume point
+    unfinished = tmp_path / "unfinished"
+    for part in ("corpus", "pretrain"):
+        shutil.copytree(experiment.out / part, unfinished / part)
+    (unfinished / "pretrain" / "finished.json").unlink()
+    carried = {str(p) for p in save_carry(unfinished, tmp_path / "carry_unfinished")}
+    assert [p for p in carried if p.startswith("pretrain/checkpoints/update_")], carried
+
+    # a finished run carries its best model, log and results, not its last state
     carry = tmp_path / "carry"
     carried = {str(p) for p in save_carry(experiment.out, carry)}
     assert {"plan.json", "pretrain/log.jsonl", "pretrain/checkpoints/best"} <= carried
-    assert [p for p in carried if p.startswith("pretrain/checkpoints/update_")]  # resume point
-    # a finished fine-tuning run carries its best model and its results, not its last state
     assert "finetune/10m_probe/eval" in carried and "finetune/10m_probe/checkpoints/best" in carried
-    assert not [p for p in carried if p.startswith("finetune/") and "update_" in p]
+    assert not [p for p in carried if "update_" in p], carried
     assert not [p for p in carried if p.startswith(("corpus", "lm"))]  # rebuilt instead
 
     # a fresh machine: an empty work folder elsewhere takes the carry, rebuilds the corpus

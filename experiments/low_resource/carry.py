@@ -11,7 +11,8 @@ sampler never walks a different corpus.
 What is carried of each training run (``pretrain`` and every ``finetune/<run>``): its
 ``run.json`` and ``log.jsonl`` (the curves and the wall-clock times), ``finished.json`` and
 ``eval/`` when present, ``checkpoints/best``, and the newest ``checkpoints/update_*`` (the
-exact resume point: weights, optimizer, RNGs, sampler) unless the run has finished. The
+exact resume point: weights, optimizer, RNGs, sampler) unless the run has finished (its
+``finished.json``: the pretraining's is written by run.py, the grid's by grid.py). The
 TensorBoard events are not carried; the curves are drawn from ``log.jsonl``.
 """
 

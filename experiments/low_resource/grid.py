@@ -169,6 +169,14 @@ def run_config(
     return finetune_run_config(base, run.label, data, {**common, **settings})
 
 
+def write_finished(run_dir: Path, record: dict, model: Path) -> dict:
+    """Mark a training run done: ``finished.json`` holds ``record`` and its model, saved
+    relative to the run. Returns the record as :func:`finished` reads it back."""
+    record = {**record, "model": os.path.relpath(model, run_dir)}
+    write_text_atomic(run_dir / FINISHED, json.dumps(record, indent=2) + "\n")
+    return finished(run_dir)
+
+
 def finished(run_dir: Path) -> dict | None:
     """The run's finished.json, its model path made absolute (it is saved relative to the
     run, so a work folder restored elsewhere from the carry still finds it)."""
@@ -200,13 +208,11 @@ def train_grid(
                 "label": run.label,
                 "system": run.system,
                 "updates": result.update,
-                "model": os.path.relpath(best, run_dir),
                 "pretrained": None if run.system == "scratch" else str(pretrained_checkpoint),
                 "best_dev_wer": min((r["wer"] for r in valid), default=None),
                 "train_seconds": training_seconds(read_log(run_dir / LOG_FILE)),
             }
-            write_text_atomic(run_dir / FINISHED, json.dumps(record, indent=2) + "\n")
-            record = finished(run_dir)
+            record = write_finished(run_dir, record, best)
         print(f"{run.name}: dev WER {record['best_dev_wer']} ({record['model']})")
         done[run.name] = record
     return done

@@ -48,7 +48,7 @@ CARRY = HERE / "carry"  # committed: the run's state for the next machine (carry
 sys.path.insert(0, str(HERE))  # the stage modules beside this file, also when imported
 
 from carry import check_corpus, restore_carry, save_carry  # noqa: E402
-from grid import GridPlan, check_grid, train_grid  # noqa: E402
+from grid import GridPlan, check_grid, finished, train_grid, write_finished  # noqa: E402
 from report import write_all  # noqa: E402
 from scoring import evaluate_grid  # noqa: E402
 
@@ -145,19 +145,23 @@ def run(
 
     _stage(3, f"pretrain {plan.preset.upper()} for {plan.pretrain_updates} updates")
     _record_time(out, "pretrain", _logged_seconds([pre_dir]), add=False)  # earlier sessions
-    result = run_pretraining(corpus, pre_dir, pretrain_config(plan))
-    _record_time(out, "pretrain", _logged_seconds([pre_dir]), add=False)
-    pretrained = result.best_checkpoint or result.last_checkpoint
-    print(f"pretrained: {pretrained}")
+    done = finished(pre_dir)  # once done, the stage needs only its best model (carry.py)
+    if done is None:
+        result = run_pretraining(corpus, pre_dir, pretrain_config(plan))
+        _record_time(out, "pretrain", _logged_seconds([pre_dir]), add=False)
+        best = result.best_checkpoint or result.last_checkpoint
+        done = write_finished(pre_dir, {"run": "pretrain", "updates": result.update}, best)
+    pretrained = Path(done["model"])
+    print(f"pretrained: {pretrained} (update {done['updates']})")
 
     ft_dir = out / "finetune"
     check_grid(ft_dir / "grid.json", grid)
     _stage(4, f"fine-tuning grid {grid.labels} x pretrained / scratch / probe -> {ft_dir}")
-    finished = train_grid(corpus, ft_dir, grid, pretrained, plan.preset)
-    _record_time(out, "finetune", _logged_seconds(ft_dir / r for r in finished), add=False)
+    trained = train_grid(corpus, ft_dir, grid, pretrained, plan.preset)
+    _record_time(out, "finetune", _logged_seconds(ft_dir / r for r in trained), add=False)
 
     _stage(5, "evaluate on the test speakers: greedy, and the 4-gram tuned on dev")
-    results = evaluate_grid(finished, corpus, lm_dir, ft_dir, grid)
+    results = evaluate_grid(trained, corpus, lm_dir, ft_dir, grid)
     seconds = sum(r["eval_seconds"] for r in results.values())
     _record_time(out, "evaluate", seconds, add=False)
 
