@@ -155,12 +155,17 @@ def test_a_fresh_machine_resumes_from_the_carried_state(experiment, tmp_path):
     carried = {str(p) for p in save_carry(unfinished, tmp_path / "carry_unfinished")}
     assert [p for p in carried if p.startswith("pretrain/checkpoints/update_")], carried
 
-    # a finished run carries its best model, log and results, not its last state
+    # a finished run carries its log and results, not its last state; of the evaluated
+    # fine-tuning runs, only the best by dev WER keeps its model (the report exports it)
     carry = tmp_path / "carry"
     carried = {str(p) for p in save_carry(experiment.out, carry)}
     assert {"plan.json", "pretrain/log.jsonl", "pretrain/checkpoints/best"} <= carried
-    assert "finetune/10m_probe/eval" in carried and "finetune/10m_probe/checkpoints/best" in carried
     assert not [p for p in carried if "update_" in p], carried
+    before = json.loads((experiment.out / "report" / "results.json").read_text())
+    runs = {p.split("/")[1] for p in carried if p.startswith("finetune/") and p.endswith("/eval")}
+    assert runs == {"10m_pretrained", "10m_scratch", "10m_probe"}
+    models = [p for p in carried if p.startswith("finetune/") and p.endswith("checkpoints/best")]
+    assert models == [f"finetune/{before['best_run']}/checkpoints/best"]
     assert not [p for p in carried if p.startswith(("corpus", "lm"))]  # rebuilt instead
 
     # a fresh machine: an empty work folder elsewhere takes the carry, rebuilds the corpus
@@ -168,12 +173,12 @@ def test_a_fresh_machine_resumes_from_the_carried_state(experiment, tmp_path):
     fresh = tmp_path / "work"
     report = tmp_path / "report"
     experiment.module.run(fresh, experiment.plan, experiment.grid, report, carry=carry)
-    before = json.loads((experiment.out / "report" / "results.json").read_text())
     after = json.loads((report / "results.json").read_text())
     assert {n: r["test"] for n, r in after["runs"].items()} == {
         n: r["test"] for n, r in before["runs"].items()
     }
-    assert after["codewords"] == before["codewords"]  # the same pretrained model
+    assert after["codewords"] == before["codewords"]  # the same pretrained and best models
+    assert after["best_run"] == before["best_run"]
     assert not (fresh / DIGEST).exists()  # checked against the rebuilt corpus, then dropped
 
     (fresh / DIGEST).write_text("0" * 64 + "\n")  # a corpus that came out different

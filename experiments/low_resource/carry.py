@@ -10,7 +10,8 @@ sampler never walks a different corpus.
 
 What is carried of each training run (``pretrain`` and every ``finetune/<run>``): its
 ``run.json`` and ``log.jsonl`` (the curves and the wall-clock times), ``finished.json`` and
-``eval/`` when present, ``checkpoints/best``, and the newest ``checkpoints/update_*`` (the
+``eval/`` when present, ``checkpoints/best`` (of an evaluated fine-tuning run only while
+it is the best by dev WER, the one the report exports), and the newest ``checkpoints/update_*`` (the
 exact resume point: weights, optimizer, RNGs, sampler) unless the run has finished (its
 ``finished.json``: the pretraining's is written by run.py, the grid's by grid.py). The
 TensorBoard events are not carried; the curves are drawn from ``log.jsonl``.
@@ -22,6 +23,9 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+
+from report import best_run
+from scoring import RESULTS
 
 from wav2vec2.atomic import atomic_dir, write_text_atomic
 from wav2vec2.checkpoint.training_state import BEST, list_checkpoints
@@ -60,11 +64,17 @@ def _copy(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
-def _run_parts(run: Path) -> list[Path]:
+def _scored(work: Path) -> dict[str, dict]:
+    """{run name: eval/results.json} of the fine-tuning runs evaluated so far."""
+    found = (work / "finetune").glob(f"*/eval/{RESULTS}")
+    return {p.parent.parent.name: json.loads(p.read_text()) for p in found}
+
+
+def _run_parts(run: Path, drop_best: bool) -> list[Path]:
     parts = [run / name for name in RUN_FILES if (run / name).is_file()]
     if (run / "eval").is_dir():
         parts.append(run / "eval")
-    if (run / "checkpoints" / BEST).is_dir():
+    if (run / "checkpoints" / BEST).is_dir() and not drop_best:
         parts.append(run / "checkpoints" / BEST)
     newest = list_checkpoints(run)
     if newest and not (run / "finished.json").is_file():
@@ -79,8 +89,12 @@ def save_carry(work: Path, carry: Path) -> list[Path]:
     if not (work / "corpus" / "corpus.json").is_file():
         raise Wav2Vec2Error("no corpus here yet: nothing to carry", work)
     parts = [work / name for name in TOP_FILES if (work / name).is_file()]
+    scored = _scored(work)
+    best = best_run(scored) if scored else None
     for run in run_dirs(work):
-        parts += _run_parts(run)
+        # once evaluated, a fine-tuning run's model is needed again only if it is the best
+        # (report.py exports it and reads its alignments)
+        parts += _run_parts(run, drop_best=run.name in scored and run.name != best)
     with atomic_dir(carry) as tmp:
         for part in parts:
             _copy(part, tmp / part.relative_to(work))

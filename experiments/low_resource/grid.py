@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -189,11 +190,11 @@ def finished(run_dir: Path) -> dict | None:
 
 def train_grid(
     corpus: Path, out: Path, grid: GridPlan, pretrained_checkpoint: Path, preset: str
-) -> dict[str, dict]:
-    """Train (or resume, or skip) every run of the grid; {run name: its finished.json}."""
+) -> Iterator[tuple[str, dict]]:
+    """Train (or resume, or skip) each run of the grid in turn, yielding its name and its
+    finished.json as soon as it is done (run.py evaluates it before the next one trains)."""
     data = prepare_data(corpus, out / "data", grid)
     init = read_checkpoint(pretrained_checkpoint)
-    done = {}
     for run in grid_runs(grid):
         run_dir = out / run.name
         record = finished(run_dir)
@@ -214,5 +215,4 @@ def train_grid(
             }
             record = write_finished(run_dir, record, best)
         print(f"{run.name}: dev WER {record['best_dev_wer']} ({record['model']})")
-        done[run.name] = record
-    return done
+        yield run.name, record

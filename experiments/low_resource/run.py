@@ -10,11 +10,12 @@ stage is skipped):
    never heard in training;
 2. lm: a word 4-gram on the corpus's LM text (sentences dev and test never read);
 3. pretrain: the SMALL preset on the unlabeled split, for PLAN.pretrain_updates updates
-   (about 6 hours of 2-core time), checkpointed every few minutes;
+   (about 4-6 hours of 2-core time), checkpointed every few minutes;
 4. finetune: the grid {10 min, 1 h, 10 h} x {pretrained, from scratch, frozen pretrained
    model + linear CTC probe} (grid.py; settings in finetune/grid.json);
-5. evaluate: each run on the test speakers, greedy and with the 4-gram whose weights are
-   tuned on dev, WER and CER with 95 % bootstrap intervals (scoring.py);
+5. evaluate: each run, as soon as it has trained, on the test speakers, greedy and with the
+   4-gram whose weights are tuned on dev, WER and CER with 95 % bootstrap intervals
+   (scoring.py);
 6. report: the table, results.json, the curves, the codeword-letter co-occurrence
    (codewords.py) and the best model (by dev WER) as a model directory (report.py).
 """
@@ -50,7 +51,7 @@ sys.path.insert(0, str(HERE))  # the stage modules beside this file, also when i
 from carry import check_corpus, restore_carry, save_carry  # noqa: E402
 from grid import GridPlan, check_grid, finished, train_grid, write_finished  # noqa: E402
 from report import write_all  # noqa: E402
-from scoring import evaluate_grid  # noqa: E402
+from scoring import evaluate_and_print  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -157,13 +158,14 @@ def run(
     ft_dir = out / "finetune"
     check_grid(ft_dir / "grid.json", grid)
     _stage(4, f"fine-tuning grid {grid.labels} x pretrained / scratch / probe -> {ft_dir}")
-    trained = train_grid(corpus, ft_dir, grid, pretrained, plan.preset)
-    _record_time(out, "finetune", _logged_seconds(ft_dir / r for r in trained), add=False)
-
-    _stage(5, "evaluate on the test speakers: greedy, and the 4-gram tuned on dev")
-    results = evaluate_grid(trained, corpus, lm_dir, ft_dir, grid)
-    seconds = sum(r["eval_seconds"] for r in results.values())
-    _record_time(out, "evaluate", seconds, add=False)
+    print("[5] each run is evaluated as soon as it has trained: on the test speakers, greedy "
+          "and with the 4-gram tuned on dev")  # fmt: skip
+    results = {}
+    for name, record in train_grid(corpus, ft_dir, grid, pretrained, plan.preset):
+        results[name] = evaluate_and_print(record, corpus, lm_dir, ft_dir / name, grid)
+        _record_time(out, "finetune", _logged_seconds(ft_dir / r for r in results), add=False)
+        seconds = sum(r["eval_seconds"] for r in results.values())
+        _record_time(out, "evaluate", seconds, add=False)
 
     t = _stage(6, f"report -> {report}")
     path = write_all(out, report, grid, results, pretrained)

@@ -63,15 +63,10 @@ def evaluate_run(record: dict, corpus: Path, lm_dir: Path, run_dir: Path, grid) 
     return results
 
 
-def evaluate_grid(
-    finished: dict[str, dict], corpus: Path, lm_dir: Path, out: Path, grid
-) -> dict[str, dict]:
-    """{run name: results} for every finished run of the grid."""
-    results = {}
-    for name, record in finished.items():
-        r = evaluate_run(record, corpus, lm_dir, out / name, grid)
-        g, lm = r["test"]["greedy"], r["test"]["lm"]
-        print(f"{name}: test WER greedy {100 * g['wer']['value']:.1f}%, "
-              f"4-gram {100 * lm['wer']['value']:.1f}%")  # fmt: skip
-        results[name] = r
-    return results
+def evaluate_and_print(record: dict, corpus: Path, lm_dir: Path, run_dir: Path, grid) -> dict:
+    """:func:`evaluate_run`, then its two test WERs on one line."""
+    r = evaluate_run(record, corpus, lm_dir, run_dir, grid)
+    g, lm = r["test"]["greedy"], r["test"]["lm"]
+    print(f"{run_dir.name}: test WER greedy {100 * g['wer']['value']:.1f}%, "
+          f"4-gram {100 * lm['wer']['value']:.1f}%")  # fmt: skip
+    return r
