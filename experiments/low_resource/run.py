@@ -25,7 +25,7 @@ from __future__ import annotations
 if __name__ == "__main__":  # before torch is imported, as the wav2vec2 command does
     from wav2vec2.allocator import reexec_with_tcmalloc
 
-    reexec_with_tcmalloc()  # training runs about 40 % faster under tcmalloc on this host
+    reexec_with_tcmalloc()  # 3.2-3.5 against 1.8-2.5 updates/s before it (README, stage 3)
 
 import argparse
 import json
