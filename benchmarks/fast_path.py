@@ -48,6 +48,7 @@ from wav2vec2.audio import load_audio
 from wav2vec2.checkpoint.model_dir import save_model_dir
 from wav2vec2.config import BASE
 from wav2vec2.evaluation import labeled_split
+from wav2vec2.inference import PRECISIONS
 from wav2vec2.interop.huggingface import write_hf_dir
 from wav2vec2.loading import load_pretrained
 from wav2vec2.metrics import error_counts, rates
@@ -56,7 +57,7 @@ from wav2vec2.onnx_backend import OnnxCTCModel
 from wav2vec2.onnx_export import export_onnx
 
 DEMO = Path(__file__).parents[1] / "tests" / "assets" / "demo_model"
-PATHS = ("torch fp32", "onnx fp32", "onnx int8", "transformers fp32")
+PATHS = ("torch fp32", "torch bf16", "onnx fp32", "onnx int8", "transformers fp32")
 
 
 def base_model(dest: Path) -> Path:
@@ -82,8 +83,13 @@ def build(model_dir: Path, work: Path) -> dict[str, Any]:
     def lengths(x):
         return torch.tensor([x.shape[1]])
 
+    def bf16(x):  # the engine's --precision bf16: autocast, logits back in float32
+        with torch.autocast("cpu", dtype=PRECISIONS["bf16"]):
+            return ours.ctc(x, lengths(x)).logits[0].float()
+
     return {
         "torch fp32": lambda x: ours.ctc(x, lengths(x)).logits[0],
+        "torch bf16": bf16,
         "onnx fp32": lambda x: onnx32.ctc(x, lengths(x)).logits[0],
         "onnx int8": lambda x: onnx8.ctc(x, lengths(x)).logits[0],
         "transformers fp32": lambda x: hf(x).logits[0],
@@ -154,6 +160,7 @@ def greedy_cer(runs: dict[str, Any], data: Path, split: str) -> dict[str, Any]:
     result: dict[str, Any] = {"utterances": len(paths)}
     engines = {
         "torch fp32": Wav2Vec2Inference.from_pretrained(DEMO),
+        "torch bf16": Wav2Vec2Inference.from_pretrained(DEMO, precision="bf16"),
         "onnx fp32": Wav2Vec2Inference.from_pretrained(runs["_files"]["onnx fp32"]),
         "onnx int8": Wav2Vec2Inference.from_pretrained(runs["_files"]["onnx int8"]),
     }

@@ -58,6 +58,9 @@ FORBIDDEN = {
                     "demo", "cli", "service"},
     "onnx_backend": {"conversion", "training", "data", "corpus", "inference", "evaluation",
                      "demo", "cli", "service"},
+    # Which path --fast takes on this hardware: torch alone.
+    "fast_path": {"models", "checkpoint", "interop", "loading", "conversion", "training",
+                  "data", "corpus", "inference", "evaluation", "demo", "cli", "onnx_backend"},
     # Imported by the CLI before torch: it must import nothing of the package.
     "allocator": {"models", "checkpoint", "interop", "loading", "conversion", "training", "data",
                   "corpus", "inference", "evaluation", "demo", "cli", "config", "errors"},

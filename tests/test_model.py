@@ -201,3 +201,49 @@ def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
     for name, g in grads_a.items():
         if g is not None:
             assert_close(grads_b[name], g, name, atol=1e-5)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_encoder_convs_as_matrix_products_equal_the_convolutions(name, train):
+    """The feature encoder's bf16 CPU route (ConvBlock.forward_frames: the strided patches
+    of a frames-major tensor times the kernel laid out as a matrix) computes what the
+    convolutions compute: in float32 here, the outputs of a padded batch and, training, the
+    gradients of the input and of every encoder weight."""
+    model = group_norm_model(name, masked=True) if name in GROUP_NORM else None
+    if model is None:
+        cfg = config_from_hf(hf_config(name).to_dict(), has_quantizer=False, has_ctc=True)
+        model = randomize(Wav2Vec2Model(cfg))
+    encoder = model.feature_encoder.train(train)
+    assert encoder.cfg.grad_scale > 0
+    x, lengths = padded_batch()
+    results = {}
+    for route in ("conv", "matmul"):
+        encoder.conv_route = route
+        assert encoder.matmul_convs(x) == (route == "matmul")
+        wave = x.clone().requires_grad_(train)
+        with torch.set_grad_enabled(train):
+            out = encoder(wave, lengths)
+        grads = []
+        if train:
+            out.square().mean().backward()
+            grads = [wave.grad, *(p.grad for p in encoder.parameters())]
+            encoder.zero_grad(set_to_none=True)
+        results[route] = [out.detach(), *grads]
+    for i, (conv, matmul) in enumerate(zip(results["conv"], results["matmul"], strict=True)):
+        # relative to the tensor's size; a conv bias before a group norm has no gradient
+        # but rounding noise (the norm takes its mean out), which both routes leave tiny
+        scale = max(conv.abs().max().item(), 1e-2)
+        assert_close(matmul / scale, conv / scale, f"{name} tensor {i} (relative)", atol=1e-5)
+
+
+def test_encoder_picks_matrix_products_under_cpu_autocast_only():
+    encoder = Wav2Vec2Model(SMALL).feature_encoder.eval()
+    x = torch.randn(1, 4000)
+    assert encoder.conv_route == "auto" and not encoder.matmul_convs(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert encoder.matmul_convs(x)
+        with torch.no_grad():
+            assert encoder(x).dtype == torch.bfloat16
+    with torch.autocast("cpu", enabled=False):
+        assert not encoder.matmul_convs(x)

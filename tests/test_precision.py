@@ -5,6 +5,7 @@ around the model, float32 logits out, the ONNX backend refused) is tested here."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,40 @@ def test_unpadded_batches_attend_without_a_mask(monkeypatch, waves):
     batched = engine.emissions(waves)
     assert masks and all(m is not None for m in masks)
     torch.testing.assert_close(batched[0].logits, alone.logits, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_fast_path_is_bf16_where_the_cpu_has_amx_and_int8_elsewhere(monkeypatch, amx):
+    from wav2vec2 import fast_path
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert fast_path.bf16_is_fast("cpu") == amx
+    assert fast_path.fast_path("cpu") == (("torch", "bf16") if amx else ("onnx-int8", "fp32"))
+
+
+def test_cli_fast_runs_the_machines_fast_path(tmp_path, waves, capsys, monkeypatch):
+    """--fast resolves to --precision bf16 on a CPU with AMX (int8 on one without: see
+    tests/test_onnx.py), names its choice in evaluate's summary, and refuses a conflicting
+    --backend or --precision in one line."""
+    from wav2vec2.cli import decoding_args
+
+    monkeypatch.setattr(decoding_args, "fast_path", lambda device: ("torch", "bf16"))
+    wav = tmp_path / "a.wav"
+    sf.write(wav, waves[0], 16000)
+    assert main(["transcribe", str(DEMO_MODEL), str(wav), "--precision", "bf16"]) == 0
+    want = capsys.readouterr().out
+    assert main(["transcribe", str(DEMO_MODEL), str(wav), "--fast"]) == 0
+    assert capsys.readouterr().out == want
+    for flags in (["--backend", "onnx"], ["--precision", "fp32"]):
+        assert main(["transcribe", str(DEMO_MODEL), str(wav), "--fast", *flags]) == 2
+        err = capsys.readouterr().err
+        assert "--fast runs" in err and flags[1] in err and len(err.splitlines()) == 1
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.tsv").write_text(f"{tmp_path}\na.wav\t{len(waves[0])}\n")
+    (data / "test.wrd").write_text("a word\n")
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(DEMO_MODEL), "--data", str(data), "--split", "test", "--out", str(out)]
+    assert main([*argv, "--fast"]) == 0
+    summary = json.loads((out / "test_summary.json").read_text())
+    assert (summary["backend"], summary["precision"]) == ("torch", "bf16")

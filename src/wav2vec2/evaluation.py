@@ -157,6 +157,7 @@ def evaluate(
     summary = {
         "model": engine.source,
         "backend": engine.backend,
+        "precision": engine.precision,
         "data": str(data.resolve()),
         "split": split,
         "decoding": decoder.describe(),

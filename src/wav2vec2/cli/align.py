@@ -15,7 +15,12 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from wav2vec2.atomic import write_text_atomic
-from wav2vec2.cli.decoding_args import add_chunking_args, add_output_args, chunk_config
+from wav2vec2.cli.decoding_args import (
+    add_chunking_args,
+    add_output_args,
+    chunk_config,
+    precision,
+)
 from wav2vec2.cli.output_dir import plan_outputs, print_summary
 from wav2vec2.errors import Wav2Vec2Error
 from wav2vec2.formats import ALIGN_FORMATS, extension, render_alignment
@@ -54,7 +59,7 @@ def run(args) -> int:
         jobs = [(Input(Path(args.audio), name), text_or_file(args.text))]
     outputs, todo = plan_outputs(args.output_dir, jobs, lambda job: job[0], extension(args.format))
     engine = Wav2Vec2Inference.from_pretrained(
-        args.model, args.device, precision=args.precision, chunking=chunk_config(args)
+        args.model, args.device, precision=precision(args), chunking=chunk_config(args)
     )
     chars = args.timestamps == "char"
     failed = 0

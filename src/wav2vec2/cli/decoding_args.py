@@ -10,9 +10,10 @@ from pathlib import Path
 from wav2vec2.beam_search import BeamSearchConfig
 from wav2vec2.chunking import ChunkConfig
 from wav2vec2.errors import Wav2Vec2Error
+from wav2vec2.fast_path import fast_path
 from wav2vec2.hotwords import DEFAULT_WEIGHT, parse_hotwords
 from wav2vec2.inference import PRECISIONS
-from wav2vec2.onnx_backend import BACKENDS
+from wav2vec2.onnx_backend import BACKENDS, is_onnx
 from wav2vec2.tuned_weights import WEIGHTS, with_tuned_weights
 
 SEARCH_FLAGS = {"beam": "--beam", "beam_threshold": "--beam-threshold",
@@ -66,23 +67,39 @@ def add_backend_args(p) -> None:
         "as exported; another MODEL is exported first (export once with `wav2vec2 export "
         "onnx` to reuse it)",
     )  # fmt: skip
-    g.add_argument("--fast", action="store_true", help="the same as --backend onnx-int8")
+    g.add_argument(
+        "--fast", action="store_true",
+        help="this machine's fast path, approximate: --precision bf16 where the hardware has "
+        "bf16 matrix units (a CPU with AMX, a CUDA GPU), --backend onnx-int8 elsewhere",
+    )  # fmt: skip
 
 
-def backend(args) -> str | None:
-    """The backend asked for (None: an .onnx MODEL with ONNX Runtime, anything else torch)."""
-    if args.fast and args.backend not in (None, "onnx-int8"):
-        raise Wav2Vec2Error(f"--fast means --backend onnx-int8; it cannot go with {args.backend}")
-    return "onnx-int8" if args.fast else args.backend
+def model_args(args) -> dict:
+    """``backend`` (None: an .onnx MODEL with ONNX Runtime, anything else torch) and
+    ``precision`` for ``Wav2Vec2Inference.from_pretrained``, ``--fast`` resolved."""
+    if not args.fast:
+        return {"backend": args.backend, "precision": precision(args)}
+    # an export runs with ONNX Runtime only: its fast path is int8 wherever it runs
+    backend, chosen = ("onnx-int8", "fp32") if is_onnx(args.model) else fast_path(args.device)
+    for flag, given, fast in (("--backend", args.backend, backend),
+                              ("--precision", args.precision, chosen)):  # fmt: skip
+        if given is not None and given != fast:
+            raise Wav2Vec2Error(f"--fast runs {flag} {fast} here; it cannot go with {flag} {given}")
+    return {"backend": backend, "precision": chosen}
+
+
+def precision(args) -> str:
+    """``--precision``, fp32 when not given."""
+    return args.precision or "fp32"
 
 
 def add_device_args(p) -> None:
     """``--device`` and ``--precision``: where the model runs and in what precision."""
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument(
-        "--precision", choices=tuple(PRECISIONS), default="fp32",
-        help="bf16 or fp16 run the model under autocast: the GPU path (on a CPU without AMX "
-        "both are slower than fp32); logits stay float32 (default: %(default)s)",
+        "--precision", choices=tuple(PRECISIONS), default=None,
+        help="bf16 or fp16 run the model under autocast (fast on GPUs and on CPUs with AMX; "
+        "slower than fp32 on other CPUs); logits stay float32 (default: fp32)",
     )  # fmt: skip
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from wav2vec2.cli.decoding_args import (
     add_decoding_args,
     add_device_args,
-    backend,
     beam_config,
     chunk_config,
+    model_args,
 )
 from wav2vec2.evaluation import evaluate
 from wav2vec2.inference import Wav2Vec2Inference
@@ -33,7 +33,7 @@ def run(args) -> int:
     )
     engine = Wav2Vec2Inference.from_pretrained(
         args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args),
-        backend=backend(args), precision=args.precision, decode_workers=args.decode_workers,
+        **model_args(args), decode_workers=args.decode_workers,
     )  # fmt: skip
     result = evaluate(engine, args.data, args.split, out)
     skipped = f", {result.skipped} skipped (listed in the summary)" if result.skipped else ""

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from wav2vec2.atomic import check_file_dest, write_npy_atomic
-from wav2vec2.cli.decoding_args import add_device_args
+from wav2vec2.cli.decoding_args import add_device_args, precision
 from wav2vec2.inference import Wav2Vec2Inference
 
 
@@ -27,7 +27,7 @@ def register(sub) -> None:
 def run(args) -> int:
     out = Path(args.output)
     check_file_dest(out)  # before the model loads and runs
-    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, precision=args.precision)
+    engine = Wav2Vec2Inference.from_pretrained(args.model, args.device, precision=precision(args))
     feats = engine.features(args.audio, layer=args.layer)
     write_npy_atomic(out, feats.astype(np.float32))
     print(f"{out}: {feats.shape[0]} frames x {feats.shape[1]} dims")

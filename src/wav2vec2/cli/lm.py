@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from wav2vec2.cli.decoding_args import add_device_args, add_search_args, search_config
+from wav2vec2.cli.decoding_args import add_device_args, add_search_args, precision, search_config
 from wav2vec2.evaluation import tune_beam
 from wav2vec2.inference import Wav2Vec2Inference
 from wav2vec2.ngram import build_ngram
@@ -53,7 +53,7 @@ def _tune(args) -> int:
     grid = make_grid(args.grid, args.lm_weights, args.word_scores)
     base = search_config(args)
     engine = Wav2Vec2Inference.from_pretrained(
-        args.model, args.device, precision=args.precision, decode_workers=args.decode_workers
+        args.model, args.device, precision=precision(args), decode_workers=args.decode_workers
     )
     best, scores = tune_beam(engine, args.data, args.split, args.lm, grid, base, record=True)
     print(f"{args.split} WER ({base.search} search, beam {base.beam}):")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from wav2vec2.cli.decoding_args import add_backend_args, add_device_args, backend
+from wav2vec2.cli.decoding_args import add_backend_args, add_device_args, model_args
 from wav2vec2.service.config import ServiceConfig
 
 DEFAULTS = ServiceConfig()
@@ -63,7 +63,7 @@ def run(args) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     engine = Wav2Vec2Inference.from_pretrained(
-        args.model, args.device, precision=args.precision, lm=args.lm, backend=backend(args)
+        args.model, args.device, lm=args.lm, **model_args(args)
     )
     app = create_app(engine, config)
     # Connections beyond this get uvicorn's own 503: it bounds the uploads being received

@@ -23,9 +23,9 @@ from wav2vec2.atomic import write_text_atomic
 from wav2vec2.cli.decoding_args import (
     add_decoding_args,
     add_output_args,
-    backend,
     beam_config,
     chunk_config,
+    model_args,
 )
 from wav2vec2.cli.output_dir import plan_outputs, print_summary
 from wav2vec2.errors import Wav2Vec2Error
@@ -70,7 +70,7 @@ def run(args) -> int:
     outputs, todo = plan_outputs(args.output_dir, inputs, lambda i: i, fmt)
     engine = Wav2Vec2Inference.from_pretrained(
         args.model, args.device, lm=args.lm, beam=beam_config(args), chunking=chunk_config(args),
-        backend=backend(args), precision=args.precision, decode_workers=args.decode_workers,
+        **model_args(args), decode_workers=args.decode_workers,
     )  # fmt: skip
     chars = args.timestamps == "char"
     named = len(inputs) > 1
