@@ -1,5 +1,6 @@
-"""CTC inference, 10 s at batch 1: PyTorch fp32 (ours), ONNX Runtime fp32 and int8 (the
-``--backend onnx`` / ``--fast`` paths), and transformers' ``Wav2Vec2ForCTC`` fp32; and the
+"""CTC inference, 10 s at batch 1: PyTorch fp32 and bf16 autocast (ours; ``--precision
+bf16``, the ``--fast`` path on a CPU with AMX), ONNX Runtime fp32 and int8 (``--backend
+onnx`` / ``onnx-int8``, ``--fast`` without AMX), and transformers' ``Wav2Vec2ForCTC`` fp32; and the
 accuracy of each path: greedy CER on the demo corpus's test set, and the logits against ours.
 
 Two models: the demo's (tests/assets/demo_model, SMALL fine-tuned on the built-in corpus)
@@ -48,6 +49,7 @@ from wav2vec2.audio import load_audio
 from wav2vec2.checkpoint.model_dir import save_model_dir
 from wav2vec2.config import BASE
 from wav2vec2.evaluation import labeled_split
+from wav2vec2.fast_path import bf16_is_fast
 from wav2vec2.inference import PRECISIONS
 from wav2vec2.interop.huggingface import write_hf_dir
 from wav2vec2.loading import load_pretrained
@@ -229,7 +231,7 @@ def main() -> None:
         "seconds": args.seconds, "repeats": args.repeats, "cases": {},
         "machine": {"threads": threads, "allocator": allocator_in_use(),
                     "cpu": platform.processor() or platform.machine(),
-                    "torch": torch.__version__, **_versions()},
+                    "torch": torch.__version__, "amx": bf16_is_fast("cpu"), **_versions()},
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="w2v2-fast-") as tmp:
         for case in args.cases:
