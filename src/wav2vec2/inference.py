@@ -104,8 +104,9 @@ class Wav2Vec2Inference:
         CPU only): the engine asks a model for ``cfg`` and ``ctc(waveforms, lengths)`` only,
         and an export's group norm is always exact.
 
-        ``precision``: "fp32", or "bf16"/"fp16" to run the model under autocast (the GPU
-        path: on a CPU without AMX both are slower than fp32). The logits come back float32.
+        ``precision``: "fp32", or "bf16"/"fp16" to run the model under autocast: fast on a
+        GPU and, bf16, on a CPU with AMX (``--fast`` there, :mod:`wav2vec2.fast_path`); on a
+        CPU without AMX both are slower than fp32. The logits come back float32.
 
         ``decode_workers``: decode that many inputs at once in forked processes
         (:mod:`wav2vec2.worker_pool`) while the model runs on the next ones. It pays for
