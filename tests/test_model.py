@@ -205,11 +205,11 @@ def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
 
 @pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_encoder_convs_as_matrix_products_equal_the_convolutions(name, train):
-    """The feature encoder's bf16 CPU route (ConvBlock.forward_frames: the strided patches
-    of a frames-major tensor times the kernel laid out as a matrix) computes what the
-    convolutions compute: in float32 here, the outputs of a padded batch and, training, the
-    gradients of the input and of every encoder weight."""
+def test_frames_major_encoder_equals_the_channels_first_one(name, train):
+    """The feature encoder's CPU form (ConvBlock.forward_frames: (B, T, C) tensors, the
+    convs channels-last, the norms along that layout) computes what the (B, C, T) form
+    computes: in float32 here, the outputs of a padded batch and, training, the gradients
+    of the input and of every encoder weight."""
     model = group_norm_model(name, masked=True) if name in GROUP_NORM else None
     if model is None:
         cfg = config_from_hf(hf_config(name).to_dict(), has_quantizer=False, has_ctc=True)
@@ -218,9 +218,9 @@ def test_encoder_convs_as_matrix_products_equal_the_convolutions(name, train):
     assert encoder.cfg.grad_scale > 0
     x, lengths = padded_batch()
     results = {}
-    for route in ("conv", "matmul"):
+    for route in ("channels", "frames"):
         encoder.conv_route = route
-        assert encoder.matmul_convs(x) == (route == "matmul")
+        assert encoder.frames_major(x) == (route == "frames")
         wave = x.clone().requires_grad_(train)
         with torch.set_grad_enabled(train):
             out = encoder(wave, lengths)
@@ -230,21 +230,25 @@ def test_encoder_convs_as_matrix_products_equal_the_convolutions(name, train):
             grads = [wave.grad, *(p.grad for p in encoder.parameters())]
             encoder.zero_grad(set_to_none=True)
         results[route] = [out.detach(), *grads]
-    for i, (conv, matmul) in enumerate(zip(results["conv"], results["matmul"], strict=True)):
+    pairs = zip(results["channels"], results["frames"], strict=True)
+    for i, (channels, frames) in enumerate(pairs):
         # relative to the tensor's size; a conv bias before a group norm has no gradient
         # but rounding noise (the norm takes its mean out), which both routes leave tiny
-        scale = max(conv.abs().max().item(), 1e-2)
-        assert_close(matmul / scale, conv / scale, f"{name} tensor {i} (relative)", atol=1e-5)
+        scale = max(channels.abs().max().item(), 1e-2)
+        assert_close(frames / scale, channels / scale, f"{name} tensor {i} (relative)", 1e-5)
 
 
-def test_encoder_picks_matrix_products_for_cpu_autocast_inference_only():
+def test_encoder_runs_frames_major_on_the_cpu_for_inference_and_half_precision():
     encoder = Wav2Vec2Model(SMALL).feature_encoder.eval()
     x = torch.randn(1, 4000)
-    assert encoder.conv_route == "auto" and not encoder.matmul_convs(x)
+    assert encoder.conv_route == "auto"
+    assert not encoder.frames_major(x)  # fp32 training: channels-first (measured faster)
+    with torch.no_grad():
+        assert encoder.frames_major(x)
+        out = encoder(x)  # (B, C, T) as ever, frames-major in memory
+        assert out.shape[1] == SMALL.feature_encoder.conv_layers[-1][0]
+        assert out.transpose(1, 2).is_contiguous()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not encoder.matmul_convs(x)  # training: the convolutions (measured faster)
+        assert encoder.frames_major(x)
         with torch.no_grad():
-            assert encoder.matmul_convs(x)
             assert encoder(x).dtype == torch.bfloat16
-    with torch.autocast("cpu", enabled=False):
-        assert not encoder.matmul_convs(x)

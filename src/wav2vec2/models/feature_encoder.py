@@ -49,22 +49,6 @@ class MaskedGroupNorm(nn.GroupNorm):
             rows.append(F.pad(super().forward(x[b : b + 1, :, :n]), (0, t - n)))
         return torch.cat(rows)
 
-    def forward_frames(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """The same norm of a frames-major (B, T, C) tensor, to (B, T, C): the statistics
-        over time are sums along axis 1, so no (B, C, T) copy is made (a transposing copy of
-        the encoder's largest tensor costs more than the norm). Computed in float32 and
-        returned in y's dtype; padded frames are zero."""
-        b, t, _ = y.shape
-        n = torch.full((b,), t, device=y.device) if lengths is None else lengths.clamp(1, t)
-        valid = (torch.arange(t, device=y.device)[None, :] < n[:, None])[..., None]  # (B,T,1)
-        count = n.to(torch.float32)[:, None, None]
-        x = y.float()
-        mean = x.masked_fill(~valid, 0.0).sum(1, keepdim=True) / count
-        centered = (x - mean).masked_fill(~valid, 0.0)
-        var = centered.square().sum(1, keepdim=True) / count
-        out = centered * (self.weight * torch.rsqrt(var + self.eps)) + self.bias
-        return out.masked_fill(~valid, 0.0).to(y.dtype)
-
     def _masked(self, x: Tensor, lengths: Tensor) -> Tensor:
         """The same statistics over the valid frames, with no data-dependent branch or loop:
         the form an exported graph (ONNX) can hold for any batch and length. The sums over
@@ -113,22 +97,23 @@ class ConvBlock(nn.Module):
     def forward_frames(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The same block on frames-major tensors: y (B, T_in, C_in) -> (B, T_out, C_out).
 
-        The conv is one matrix product: output frame t reads input frames s*t ... s*t+k-1,
-        so the k strided slices of y, side by side, are the (B, T_out, k*C_in) patches, and
-        the (C_out, C_in, k) kernel laid out as (C_out, k*C_in) multiplies them. The slices
-        are concatenated, which autograd undoes by slicing. This is the encoder's form under
-        bf16 autocast on the CPU (:meth:`FeatureEncoder.matmul_convs`).
+        A contiguous (B, T, C) tensor is the channels-last layout of (B, C, 1, T), so the
+        conv runs as a 2-D convolution of height 1 on it with no copy, and oneDNN reorders
+        neither the activations nor its output (its channels-first 1-D convolutions do). The
+        norms work along the same layout. This is the CPU form of the encoder for inference
+        and for bf16 training (:meth:`FeatureEncoder.frames_major`).
         """
         if self._foldable(y.transpose(1, 2)):
             return F.gelu(self._conv_group_norm_folded(y[..., 0], lengths, frames_major=True))
-        k, s = self.kernel, self.stride
-        t_out = (y.shape[1] - k) // s + 1
-        patches = torch.cat([y[:, j : j + s * (t_out - 1) + 1 : s] for j in range(k)], dim=-1)
-        w = self.conv.weight
-        y = F.linear(patches, w.permute(0, 2, 1).reshape(w.shape[0], -1), self.conv.bias)
         if isinstance(self.norm, MaskedGroupNorm):
-            y = self.norm.forward_frames(y, lengths)
-        elif self.norm is not None:  # over channels: the last axis already
+            # statistics over time: GroupNorm's fused kernel on (B, C, T), then one
+            # transposing copy (bf16 training, 4 x 5 s: faster than a norm along frames)
+            return self.forward(y.transpose(1, 2), lengths).transpose(1, 2).contiguous()
+        x = y.transpose(1, 2).unsqueeze(2)  # (B, C_in, 1, T_in), channels-last in memory
+        weight = self.conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        x = F.conv2d(x, weight, self.conv.bias, stride=(1, self.stride))
+        y = x.squeeze(2).transpose(1, 2)  # (B, T_out, C_out)
+        if self.norm is not None:  # a layer norm, over channels: the last axis already
             y = F.layer_norm(y, self.norm.normalized_shape, self.norm.weight, self.norm.bias,
                              self.norm.eps)  # fmt: skip
         return F.gelu(y)
@@ -225,7 +210,7 @@ class FeatureEncoder(nn.Module):
             blocks.append(ConvBlock(c_in, c_out, kernel, stride, cfg.conv_bias, norm))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
-        self.conv_route = "auto"  # see matmul_convs
+        self.conv_route = "auto"  # or "channels" or "frames": see frames_major
 
     def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
         """waveforms: (B, samples) float, zero-padded -> (B, C, frames). lengths: (B,) valid
@@ -237,7 +222,7 @@ class FeatureEncoder(nn.Module):
             )
         frozen = self.cfg.grad_scale == 0  # fairseq feature_grad_mult=0: no graph at all
         with torch.no_grad() if frozen else contextlib.nullcontext():
-            if self.matmul_convs(waveforms):
+            if self.frames_major(waveforms):
                 x = waveforms.unsqueeze(-1)  # (B, samples, 1)
                 x = self.blocks[0].forward_frames(x, self._norm_lengths(lengths))
                 for block in self.blocks[1:]:
@@ -253,28 +238,29 @@ class FeatureEncoder(nn.Module):
         # Paper sec. 4.2: the encoder's gradients are scaled (0.1 for BASE) for stability.
         return scale_grad(x, self.cfg.grad_scale)
 
-    def matmul_convs(self, waveforms: Tensor) -> bool:
-        """Whether the convs run as matrix products over frames-major tensors
-        (:meth:`ConvBlock.forward_frames`) rather than as oneDNN convolutions.
+    def frames_major(self, waveforms: Tensor) -> bool:
+        """Whether the blocks run on frames-major (B, T, C) tensors, their convs as
+        channels-last convolutions (:meth:`ConvBlock.forward_frames`), rather than on
+        (B, C, T) tensors with oneDNN's 1-D convolutions, which spend much of their time
+        reordering operands to and from channels-last.
 
-        ``self.conv_route`` decides: "conv", "matmul", or "auto" (the default): matrix
-        products without gradients under bf16/fp16 autocast on the CPU, where oneDNN's
-        channels-first convolutions spend about a third of their time reordering their
-        operands, and the products run on AMX (BASE, 10 s, 2 threads: the encoder in
-        0.12-0.13 s against 0.19-0.20 s). Measured on the same CPU, the convolutions are
-        faster in float32 (0.29 s against 0.36 s) and when training in bf16 (forward and
-        backward of 4 x 5 s: 1.28 s against 1.46 s). The results are the same to rounding
-        either way (tests/test_model.py).
+        ``self.conv_route`` decides: "channels", "frames", or "auto" (the default): frames
+        on the CPU without gradients, or under bf16/fp16 autocast. Measured on a 2-core CPU
+        with AMX (BASE's encoder, 2 threads): inference on 10 s took 0.28 s against 0.32 s
+        in fp32 and 0.08 s against 0.19 s under bf16 autocast; training on 4 x 5 s (forward
+        and backward) 1.13 s against 1.39 s in bf16, but 3.5 s against 2.4 s in fp32, which
+        stays channels-first. Both forms compute the same numbers to rounding
+        (tests/test_model.py); exports keep the channels-first one.
         """
         if self.conv_route != "auto":
-            return self.conv_route == "matmul"
-        return (
-            waveforms.device.type == "cpu"
-            and not torch.is_grad_enabled()
-            and torch.is_autocast_enabled("cpu")
-            and torch.get_autocast_dtype("cpu") in (torch.bfloat16, torch.float16)
-            and not exporting()
+            return self.conv_route == "frames"
+        if waveforms.device.type != "cpu" or exporting():
+            return False
+        half = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") in (
+            torch.bfloat16,
+            torch.float16,
         )
+        return half or not torch.is_grad_enabled()
 
     def _norm_lengths(self, lengths: Tensor | None) -> Tensor | None:
         """(B,) valid frames after the first conv, for its group norm; None when the norm
