@@ -347,6 +347,8 @@ def worker(args: argparse.Namespace) -> None:
     setup_rss = proc_status_mib("VmRSS")
     peak_reset = reset_peak_rss()
 
+    # not wav2vec2.inference.PRECISIONS: this worker also runs in fairseq's venv, which
+    # imports nothing of ours at module level
     dtype = {"fp32": None, "bf16": torch.bfloat16}[args.precision]
 
     def step() -> float:
