@@ -343,7 +343,12 @@ def worker(args: argparse.Namespace) -> None:
         model.encoder.activation_checkpointing = True  # train.activation_checkpointing
     model.train()
     trained = [p for p in model.parameters() if p.requires_grad]  # fine-tuning: no encoder
-    optimizer = torch.optim.AdamW(trained, lr=5e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
+    # Each side's trainer's AdamW: the fused kernel in ours and in transformers' Trainer
+    # (its default since torch 2.8), the per-tensor loop in fairseq's.
+    fused = args.worker in ("ours", "transformers")
+    optimizer = torch.optim.AdamW(
+        trained, lr=5e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01, fused=fused
+    )
     setup_rss = proc_status_mib("VmRSS")
     peak_reset = reset_peak_rss()
 
@@ -630,8 +635,8 @@ def main(task: str = "pretrain") -> None:
         "benchmark": f"{args.task}_step",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "setup": setup,
-        "step": "forward + backward + AdamW(lr 5e-4, betas (0.9, 0.98), eps 1e-6, wd 0.01), "
-        "train mode",
+        "step": "forward + backward + AdamW(lr 5e-4, betas (0.9, 0.98), eps 1e-6, wd 0.01; "
+        "fused in ours and transformers, as their trainers run it), train mode",
         "machine": {
             **machine(runs),
             "interop_threads": runs[0]["interop_threads"],

@@ -252,3 +252,27 @@ def test_encoder_runs_frames_major_on_the_cpu_for_inference_and_half_precision()
         assert encoder.frames_major(x)
         with torch.no_grad():
             assert encoder(x).dtype == torch.bfloat16
+
+
+def test_weight_caches_follow_a_fused_optimizer_step_once_versions_are_bumped():
+    """Inference caches weights derived from parameters (stacked q/k/v, weight norm), keyed
+    on their version counters. torch's fused AdamW writes the weights without bumping them,
+    so the trainer bumps them after each step; a cached forward then equals a fresh one."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = Wav2Vec2Model(replace(SMALL, quantizer=None, pretraining=None, vocab_size=8))
+    x = torch.randn(1, 8000)
+    with torch.no_grad():
+        model.eval().ctc(x)  # fills the caches
+    params = [p for p in model.parameters()]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    versions = [p._version for p in params]
+    torch.optim.AdamW(params, lr=1e-2, fused=True).step()
+    assert [p._version for p in params] == versions  # the hazard the trainer guards against
+    torch.autograd.graph.increment_version(params)
+    fresh = Wav2Vec2Model(model.cfg).eval()
+    fresh.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(model.ctc(x).logits, fresh.ctc(x).logits)

@@ -17,6 +17,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from torch.utils.checkpoint import checkpoint
 
 from wav2vec2.config import TransformerConfig
+from wav2vec2.models.dropout import Dropout, dropout
 from wav2vec2.models.tracing import exporting
 from wav2vec2.models.weight_cache import WeightCache
 
@@ -87,9 +88,7 @@ class SelfAttention(nn.Module):
             # (B, H, T, T) scores; the additive form is the same numbers without it.
             blocked = torch.finfo(x.dtype).min
             attn_mask = x.new_zeros(attn_mask.shape).masked_fill(~attn_mask, blocked)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        y = attend(q, k, v, attn_mask, self.dropout if self.training else 0.0)
         return self.out_proj(y.transpose(1, 2).reshape(b, t, d))
 
     def _qkv_weights(self) -> tuple[Tensor, Tensor]:
@@ -106,12 +105,28 @@ class SelfAttention(nn.Module):
         return self._frozen_qkv.get(params, stack)
 
 
+def attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, p: float) -> Tensor:
+    """softmax(q k^T / sqrt(d)) v with dropout ``p`` on the attention weights; q, k, v:
+    (B, H, T, d), attn_mask (B, 1, 1, T) bool (True = may attend) or None.
+
+    SDPA, except when dropping out on the CPU: there SDPA runs its math path with
+    ``bernoulli_`` masks over (B, H, T, T), and the same arithmetic with
+    :func:`wav2vec2.models.dropout.dropout` is faster (docs/benchmarks.md)."""
+    if p == 0.0 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))  # (B, H, T, T)
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))  # no row is fully masked
+    weights = dropout(scores.softmax(-1, dtype=torch.float32), p)
+    return torch.matmul(weights.to(v.dtype), v)
+
+
 class FeedForward(nn.Module):
     def __init__(self, dim: int, ffn_dim: int, activation_dropout: float):
         super().__init__()
         self.fc1 = nn.Linear(dim, ffn_dim)
         self.fc2 = nn.Linear(ffn_dim, dim)
-        self.activation_dropout = nn.Dropout(activation_dropout)
+        self.activation_dropout = Dropout(activation_dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(self.activation_dropout(F.gelu(self.fc1(x))))
@@ -127,7 +142,7 @@ class EncoderLayer(nn.Module):
         self.attention_norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
         self.feed_forward = FeedForward(cfg.dim, cfg.ffn_dim, cfg.activation_dropout)
         self.final_norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
         if self.layer_norm_first:
@@ -144,7 +159,7 @@ class TransformerEncoder(nn.Module):
         self.pos_conv = PositionalConvEmbedding(cfg)
         # Post-LN: normalizes the block input. Pre-LN: normalizes the last block's output.
         self.layer_norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
-        self.input_dropout = nn.Dropout(cfg.encoder_input_dropout)
+        self.input_dropout = Dropout(cfg.encoder_input_dropout)
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.layers))
         # Set by the trainer once per update (same on every rank): LayerDrop then drops the
         # same blocks in every micro-batch of the update on every rank. None: each forward

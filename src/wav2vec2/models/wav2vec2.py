@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from wav2vec2 import losses
 from wav2vec2.config import Wav2Vec2Config
+from wav2vec2.models.dropout import Dropout
 from wav2vec2.models.feature_encoder import FeatureEncoder
 from wav2vec2.models.masking import sample_masks
 from wav2vec2.models.negatives import sample_negatives
@@ -34,7 +35,7 @@ class Wav2Vec2Model(nn.Module):
         if not cfg.feature_projection and c != d:
             raise ValueError(f"feature_projection=False needs equal widths, got {c} and {d}")
         self.feature_projection = nn.Linear(c, d) if cfg.feature_projection else nn.Identity()
-        self.dropout_input = nn.Dropout(cfg.dropout_input)
+        self.dropout_input = Dropout(cfg.dropout_input)
         # Learned vector that replaces masked time steps (paper sec. 3.1).
         self.mask_embedding = nn.Parameter(torch.empty(d).uniform_())
         self.encoder = TransformerEncoder(cfg.transformer)
@@ -47,11 +48,11 @@ class Wav2Vec2Model(nn.Module):
             self.quantizer = GumbelQuantizer(cfg.quantizer, c)
             self.project_q = nn.Linear(cfg.quantizer.codevector_dim, final)
             self.final_proj = nn.Linear(d, final)
-            self.dropout_features = nn.Dropout(cfg.pretraining.dropout_features)
+            self.dropout_features = Dropout(cfg.pretraining.dropout_features)
 
         self.ctc_head: nn.Linear | None = None
         if cfg.vocab_size is not None:
-            self.final_dropout = nn.Dropout(cfg.final_dropout)
+            self.final_dropout = Dropout(cfg.final_dropout)
             self.ctc_head = nn.Linear(d, cfg.vocab_size)
 
     # -- shapes ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Inference computes some weights from others every forward: weight norm's g * v / ||v||, the
 attention's q/k/v weights stacked into one matrix. Without gradients they can be kept. The
 key is each parameter's storage, version counter, dtype and device, so loading weights,
-an optimizer step (both in place) or moving the model recomputes the tensor.
+an optimizer step (both in place) or moving the model recomputes the tensor. A write that
+leaves the version counter as it was (``p.data`` ops, torch's fused AdamW kernel) must bump
+it (``torch.autograd.graph.increment_version``), as the trainer does after each step.
 """
 
 from __future__ import annotations
