@@ -594,6 +594,11 @@ def main(task: str = "pretrain") -> None:
         exe = Path(args.fairseq_python)
         if not (exe.is_file() and os.access(exe, os.X_OK)):
             p.error(f"--fairseq-python {exe}: not an executable (make peers?)")
+        if args.task == "pretrain" and args.precision == "bf16":
+            # measured 2026-12-07 (docs/benchmarks.md): fairseq's apply_mask writes its fp32
+            # mask embedding into the bf16 features, an index_put dtype error
+            p.error("fairseq cannot run bf16 autocast pretraining on the CPU: leave out "
+                    "--fairseq-python, or use --precision fp32")  # fmt: skip
     impls = impls_of(args)
 
     args.allocator = resolve_allocator(args.allocator)
