@@ -39,8 +39,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """``F.dropout(x, p, training)`` with the mask of :func:`keep_mask` on the CPU."""
     if not training or p == 0.0:
         return x
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability {p} is not in [0, 1]")
+    _check(p)
     if x.device.type != "cpu":
         return F.dropout(x, p, training=True)
     threshold = _threshold(p)
@@ -55,14 +54,18 @@ def _threshold(p: float) -> int:
     return round(p * _LEVELS)
 
 
+def _check(p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability {p} is not in [0, 1]")
+
+
 class Dropout(nn.Module):
     """``nn.Dropout`` with :func:`dropout` (no parameters or buffers: state dicts are
     unchanged)."""
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability {p} is not in [0, 1]")
+        _check(p)
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
